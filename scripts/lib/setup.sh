@@ -1,0 +1,48 @@
+# Shared by scripts/run and scripts/test: install what a fresh machine lacks.
+# Sourced, not run. Debian/Ubuntu packages through apt; Python packages in .venv.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VENV="$ROOT/.venv"
+
+say() { printf '%s\n' "$*" >&2; }
+
+# ensure_apt PKG... — install the Debian packages that are missing (needs root or sudo).
+ensure_apt() {
+  command -v dpkg-query >/dev/null || { say "setup: not a Debian system; install by hand: $*"; return 0; }
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { say "setup: please install as root: apt-get install ${missing[*]}"; return 1; }
+    sudo="sudo"
+  fi
+  say "setup: installing ${missing[*]} (apt)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_venv [EXTRAS] — create .venv if missing and install the project (editable) into it.
+# Re-installs only when pyproject.toml changed since the last install.
+ensure_venv() {
+  local extras=${1:-}
+  local spec="$ROOT"
+  [ -n "$extras" ] && spec="$ROOT[$extras]"
+  local python=${PYTHON:-python3}
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+    say "setup: qm-station needs Python 3.11 or newer ($python is $("$python" -V 2>&1))"; return 1; }
+  "$python" -c 'import venv, ensurepip' 2>/dev/null || ensure_apt python3-venv
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "setup: creating $VENV"
+    "$python" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.installed-$extras"
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    say "setup: installing qm-station${extras:+ [$extras]} into .venv (pip)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e "$spec"
+    touch "$stamp"
+  fi
+}

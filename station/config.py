@@ -1,0 +1,271 @@
+"""The station's configuration: ``station.toml`` in the data dir, every key with a default.
+
+Nothing needs editing to start a station. ``station config init`` writes a commented
+file; ``station config show`` prints each effective value and where it came from. A
+malformed file is refused with the line and the key, so a teacher can find the typo.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FILE_NAME = "station.toml"
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str            # dotted: "audio.input"
+    default: Any
+    zh: str              # the comment written by `config init`
+    en: str
+    choices: tuple = ()
+
+
+def _hostname() -> str:
+    return socket.gethostname().split(".")[0] or "station"
+
+
+# One table for every key: the defaults, the comments of `config init` and the checks
+# of `load` all come from here, so they cannot drift apart.
+KEYS: tuple[Key, ...] = (
+    Key("station_id", None, "本机编号（默认为计算机名）", "this station's id (default: the host name)"),
+    Key("school", "", "学校名称", "school name"),
+    Key("room", "", "考场/测试室", "test room"),
+    Key("operator", "", "默认操作人员（审计日志中的“谁”；为空则用系统登录名）",
+        "default operator recorded in the audit log (empty: the login name)"),
+    Key("rehearsal", False, "演练模式：数据与正式数据分开，绝不上传到正式汇集服务器",
+        "rehearsal mode: data kept apart and never sent to a real collector"),
+    Key("audio.input", "", "耳机麦克风：设备名称中的一段文字（为空则用系统默认设备）",
+        "headset microphone: part of the device name (empty: the system default)"),
+    Key("audio.output", "", "耳机听筒：设备名称中的一段文字（为空则用系统默认设备）",
+        "headset earphones: part of the device name (empty: the system default)"),
+    Key("audio.sample_rate", 48000, "录音采样率（设备不支持时自动改用 44100）",
+        "recording sample rate (44100 where the device cannot)", (48000, 44100)),
+    Key("roster.grades", [4, 8], "本次监测的年级", "grades monitored"),
+    Key("singing.retake_limit", 2, "每名学生最多重录次数", "retakes allowed per student"),
+    Key("singing.format", "flac", "录音保存格式", "recording file format", ("flac", "wav")),
+    Key("singing.counts", "last_accepted", "哪一次录音计分", "which take counts",
+        ("last_accepted", "best", "first_accepted")),
+    Key("singing.song", "demo", "默认歌曲编号", "default song id"),
+    Key("singing.expected_students", 40, "每台计算机当天预计录音人数（用于磁盘和网络估算）",
+        "students expected per station per day (for disk and network estimates)"),
+    Key("pe.items_file", "", "体育项目规则文件（为空则用内置的 2014 年国家学生体质健康标准）",
+        "PE item rules file (empty: the built-in 2014 national standard)"),
+    Key("pe.devices", [], "体育测试设备，每台一个 [[pe.devices]] 段",
+        "PE measuring devices, one [[pe.devices]] table each"),
+    Key("upload.collector_url", "", "区县数据汇集服务器地址（为空则不上传）",
+        "district collector URL (empty: do not upload)"),
+    Key("upload.token", "", "本机上传令牌（由 station collector add-station 生成）",
+        "this station's upload token (from `station collector add-station`)"),
+    Key("upload.include_names", False, "上传时是否包含学生姓名（儿童个人信息，默认不包含）",
+        "include student names in uploads (children's personal data; off by default)"),
+    Key("upload.bandwidth_kbps", 0, "上传限速 KB/s（0 为不限速，学校网络共用时可设置）",
+        "upload bandwidth cap in KB/s (0: none)"),
+    Key("upload.ca_bundle", "", "区县自签证书的 CA 文件（为空则用系统证书）",
+        "district CA bundle for https (empty: the system's)"),
+    Key("web.host", "127.0.0.1", "网页界面监听地址", "address the web pages listen on"),
+    Key("web.port", 8080, "网页界面端口", "web port"),
+    Key("web.pin", "", "监测员口令：网页界面对本机以外开放时必须设置",
+        "proctor PIN: required when the pages are reachable from other computers"),
+)
+
+DEVICE_KEYS = {
+    "name": str, "driver": str, "port": str, "item": str, "baud": int, "parity": str,
+    "bytesize": int, "stopbits": (int, float), "timeout": (int, float), "options": dict,
+}
+
+BY_NAME = {k.name: k for k in KEYS}
+
+
+class ConfigError(Exception):
+    """A malformed station.toml; the message names the file, line and key in both languages."""
+
+
+@dataclass
+class Config:
+    values: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def section(self, prefix: str) -> dict[str, Any]:
+        """``section("audio")`` -> ``{"input": ..., "output": ...}``."""
+        p = prefix + "."
+        return {k[len(p):]: v for k, v in self.values.items() if k.startswith(p)}
+
+
+def defaults() -> dict[str, Any]:
+    values = {k.name: copy.deepcopy(k.default) for k in KEYS}
+    values["station_id"] = _hostname()
+    return values
+
+
+def _flatten(table: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and name not in BY_NAME:
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def key_line(text: str, dotted: str) -> int | None:
+    """The line of ``dotted`` in a TOML text (tomllib keeps no positions)."""
+    *tables, leaf = dotted.split(".")
+    want = ".".join(tables)
+    current = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        header = re.match(r"\s*\[\[?\s*([^\]]+?)\s*\]\]?", line)
+        if header:
+            current = header.group(1).strip()
+            continue
+        if current == want and re.match(rf"\s*{re.escape(leaf)}\s*=", line):
+            return number
+        if not current and want and re.match(rf"\s*{re.escape(dotted)}\s*=", line):
+            return number
+    return None
+
+
+def _where(path: Path, line: int | None) -> str:
+    return f"{path}:{line}" if line else str(path)
+
+
+def _type_ok(value: Any, default: Any) -> bool:
+    if default is None or isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    return True
+
+
+_TYPE_ZH = {str: "文字", bool: "true 或 false", int: "整数", list: "列表"}
+
+
+def _check_value(path: Path, text: str, name: str, value: Any) -> None:
+    key = BY_NAME[name]
+    where = _where(path, key_line(text, name))
+    expected = type(key.default) if key.default is not None else str
+    if not _type_ok(value, key.default):
+        raise ConfigError(
+            f"{where}: 配置项 {name} 的值 {value!r} 应为{_TYPE_ZH.get(expected, expected.__name__)}。"
+            f"请改正这一行，或删去它以使用默认值 {key.default!r}。\n"
+            f"{where}: key {name} = {value!r} should be a {expected.__name__}; correct the line "
+            f"or delete it to use the default {key.default!r}.")
+    if key.choices and value not in key.choices:
+        allowed = ", ".join(map(repr, key.choices))
+        raise ConfigError(
+            f"{where}: 配置项 {name} 的值 {value!r} 不在可选范围内（可选：{allowed}）。\n"
+            f"{where}: key {name} = {value!r} is not one of {allowed}.")
+
+
+def _check_devices(path: Path, text: str, devices: list) -> None:
+    for n, device in enumerate(devices, 1):
+        where = _where(path, key_line(text, "pe.devices.driver"))
+        if not isinstance(device, dict):
+            raise ConfigError(f"{where}: pe.devices 第 {n} 项应为一个 [[pe.devices]] 段。\n"
+                              f"{where}: pe.devices entry {n} should be a [[pe.devices]] table.")
+        for key in ("driver", "port"):
+            if key not in device:
+                raise ConfigError(
+                    f"{where}: 第 {n} 台体育设备缺少 {key}。请在 [[pe.devices]] 中写上 {key} = \"...\"。\n"
+                    f"{where}: PE device {n} has no {key}; add {key} = \"...\" to its [[pe.devices]].")
+        for key, value in device.items():
+            if key not in DEVICE_KEYS:
+                hint = difflib.get_close_matches(key, DEVICE_KEYS, 1)
+                raise ConfigError(
+                    f"{where}: 第 {n} 台体育设备有未知配置项 {key}"
+                    f"{'（是否想写 ' + hint[0] + '？）' if hint else ''}。\n"
+                    f"{where}: PE device {n} has an unknown key {key}"
+                    f"{' (did you mean ' + hint[0] + '?)' if hint else ''}.")
+            if not isinstance(value, DEVICE_KEYS[key]) or isinstance(value, bool):
+                raise ConfigError(
+                    f"{where}: 第 {n} 台体育设备的 {key} = {value!r} 类型不对。\n"
+                    f"{where}: PE device {n}: {key} = {value!r} has the wrong type.")
+
+
+def load(data_dir: Path) -> Config:
+    """The effective configuration: defaults, then ``station.toml`` where it exists."""
+    values = defaults()
+    sources = {name: "default" for name in values}
+    path = Path(data_dir) / FILE_NAME
+    cfg = Config(values, sources, path if path.exists() else None)
+    if not path.exists():
+        return cfg
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: 文件不是 UTF-8 编码，请用记事本“另存为 UTF-8”。\n"
+                          f"{path}: the file is not UTF-8 ({exc.reason}); save it as UTF-8.") from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        where = _where(path, int(line.group(1)) if line else None)
+        raise ConfigError(f"{where}: 配置文件格式错误（{exc}）。请检查这一行的引号、等号和方括号。\n"
+                          f"{where}: the file is not valid TOML ({exc}).") from None
+    for name, value in _flatten(table).items():
+        if name not in BY_NAME:
+            where = _where(path, key_line(text, name))
+            hint = difflib.get_close_matches(name, BY_NAME, 1)
+            raise ConfigError(
+                f"{where}: 未知配置项 {name}{'（是否想写 ' + hint[0] + '？）' if hint else ''}。"
+                f"请改正或删去这一行。\n"
+                f"{where}: unknown key {name}{' (did you mean ' + hint[0] + '?)' if hint else ''}; "
+                f"correct or delete the line.")
+        _check_value(path, text, name, value)
+        if name == "pe.devices":
+            _check_devices(path, text, value)
+        values[name] = value
+        sources[name] = _where(path, key_line(text, name))
+    return cfg
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def template() -> str:
+    """The commented station.toml written by ``station config init``: every key, commented out."""
+    lines = [
+        "# qm-station 配置文件 / station configuration",
+        "# 每一项都有默认值：删去 # 号并修改即可生效。Every key has a default: uncomment to change it.",
+        "",
+    ]
+    current = ""
+    for key in KEYS:
+        table, _, leaf = key.name.rpartition(".")
+        if key.name == "pe.devices":
+            lines += ["", f"# {key.zh}", f"# {key.en}",
+                      "# [[pe.devices]]", '# name = "scale-1"', '# driver = "mt-sics"',
+                      '# port = "COM3"            # Linux: "/dev/ttyUSB0"', '# item = "weight"',
+                      "# baud = 9600"]
+            continue
+        if table != current:
+            lines += ["", f"[{table}]"]
+            current = table
+        default = _hostname() if key.name == "station_id" else key.default
+        lines += [f"# {key.zh}", f"# {key.en}", f"# {leaf} = {_toml_value(default)}"]
+    return "\n".join(lines) + "\n"

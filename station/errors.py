@@ -1,0 +1,42 @@
+"""How a command ends: the exit code contract and messages a teacher can act on."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: the message says what happened and what to do (exit 2)."""
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    # Imported here, not at the top, so that `station --help` loads none of them.
+    from station.config import ConfigError
+    from station.roster import RosterError
+    from station.sittings import SittingError
+
+    return UsageError, ConfigError, RosterError, SittingError
+
+
+def run_guarded(run, args) -> int:
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("\n已中断 / interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if isinstance(exc, _usage_errors()):
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        if os.environ.get("STATION_DEBUG"):
+            raise
+        print("程序内部出错，操作没有完成；已保存的数据不受影响。请把下面一行告诉信息中心技术人员。\n"
+              "An internal error stopped this command; saved data is not affected. Tell the "
+              "information-center staff this line:\n"
+              f"  {type(exc).__name__}: {exc}", file=sys.stderr)
+        if sys.stderr.isatty():
+            traceback.print_exc()
+        return EXIT_FAILED

@@ -1,0 +1,50 @@
+"""The station's own tables: the roster, the sittings and the audit log."""
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def v1_roster_sittings_audit(db: sqlite_utils.Database) -> None:
+    db.execute("""
+        CREATE TABLE students (
+            code TEXT PRIMARY KEY,          -- 学籍号/考号/条码: what the barcode scanner types
+            name TEXT NOT NULL,
+            gender TEXT NOT NULL CHECK (gender IN ('M', 'F')),
+            grade INTEGER NOT NULL,
+            class TEXT NOT NULL DEFAULT '',
+            school TEXT NOT NULL DEFAULT '',
+            imported_at TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT ''
+        )""")
+    db.execute("""
+        CREATE TABLE sittings (
+            id TEXT PRIMARY KEY,            -- YYYYMMDD-NN, unique on this station
+            kind TEXT NOT NULL CHECK (kind IN ('singing', 'pe')),
+            item TEXT,
+            state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+            opened_at TEXT NOT NULL,
+            opened_by TEXT NOT NULL,
+            closed_at TEXT,
+            closed_by TEXT,
+            note TEXT NOT NULL DEFAULT ''
+        )""")
+    db.execute("""
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            who TEXT NOT NULL,
+            action TEXT NOT NULL,           -- roster.add, sitting.close, reading.correct …
+            entity TEXT NOT NULL,           -- student, sitting, take, reading …
+            entity_id TEXT NOT NULL,
+            old TEXT,                       -- JSON, null for a creation
+            new TEXT                        -- JSON, null for a removal
+        )""")
+    # History cannot be rewritten, not even by a bug in this program: the database refuses.
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(f"""
+            CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""")
+    db.execute("CREATE INDEX audit_log_entity ON audit_log (entity, entity_id)")
+
+
+MIGRATIONS = [v1_roster_sittings_audit]

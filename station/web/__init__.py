@@ -1,0 +1,1 @@
+"""The station's web pages: one router per domain, composed in ``app.py``."""

@@ -1,0 +1,37 @@
+"""The station web app: routers composed in one place, assets served from the package."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from station import __version__
+from station.context import Station
+from station.services.devicescan import DeviceScan
+from station.web import pin, status
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(station: Station, rehearsal: bool = False, scan_devices: bool = True) -> FastAPI:
+    devices = DeviceScan()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if scan_devices:
+            devices.start()
+        yield
+        devices.stop()
+
+    app = FastAPI(title="qm-station", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    app.state.station = station
+    app.state.rehearsal = rehearsal or bool(station.config["rehearsal"])
+    app.state.version = __version__
+    app.state.devices = devices
+    pin.install(app, station.config["web.pin"])
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(status.router)
+    return app

@@ -1,0 +1,3 @@
+from station.web.status.router import router
+
+__all__ = ["router"]

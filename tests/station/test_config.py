@@ -1,0 +1,94 @@
+"""station.toml: defaults for everything, commented init, sources, clear errors."""
+import json
+import os
+import re
+import stat
+import tomllib
+
+
+def show(station):
+    result = station("config", "show", "--json", check=True)
+    return json.loads(result.stdout)
+
+
+def test_defaults_without_a_file(station, data_dir):
+    doc = show(station)
+    assert doc["file"] is None
+    assert doc["values"]["audio.sample_rate"] == 48000
+    assert doc["values"]["upload.collector_url"] == ""
+    assert doc["values"]["station_id"]  # the host name
+    assert set(doc["sources"].values()) == {"default"}
+    assert doc["data_dir"] == str(data_dir) and doc["data_dir_source"] == "STATION_DATA_DIR"
+
+
+def test_data_dir_is_private(station, data_dir):
+    show(station)
+    assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700
+
+
+def test_init_writes_a_commented_file_every_key_of_which_parses(station, data_dir):
+    station("config", "init", check=True)
+    text = (data_dir / "station.toml").read_text(encoding="utf-8")
+    assert stat.S_IMODE(os.stat(data_dir / "station.toml").st_mode) == 0o600
+    assert all(v == {} for v in tomllib.loads(text).values())  # all commented: defaults stand
+    uncommented = re.sub(r"(?m)^# (\[\[pe\.devices\]\]|[a-z_]+ = )", r"\1", text)
+    table = tomllib.loads(uncommented)
+    assert table["audio"]["sample_rate"] == 48000
+    assert table["pe"]["devices"][0]["driver"] == "mt-sics"
+    (data_dir / "station.toml").write_text(uncommented, encoding="utf-8")
+    assert show(station)["values"]["pe.devices"][0]["port"] == "COM3"
+    again = station("config", "init")
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_show_names_the_line_each_value_came_from(station, data_dir):
+    data_dir.mkdir()
+    (data_dir / "station.toml").write_text(
+        'school = "测试实验小学"\n\n[audio]\ninput = "USB"\n', encoding="utf-8")
+    doc = show(station)
+    assert doc["values"]["school"] == "测试实验小学"
+    assert doc["sources"]["school"].endswith("station.toml:1")
+    assert doc["sources"]["audio.input"].endswith("station.toml:4")
+    assert doc["sources"]["audio.output"] == "default"
+    table = station("config", "show", check=True).stdout
+    assert "station.toml:4" in table
+
+
+def test_malformed_toml_names_the_line(station, data_dir):
+    data_dir.mkdir()
+    (data_dir / "station.toml").write_text('school = "a"\n[audio]\ninput = USB\n', encoding="utf-8")
+    result = station("config", "show")
+    assert result.returncode == 2
+    assert "station.toml:3" in result.stderr
+    assert "配置文件格式错误" in result.stderr and "not valid TOML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_type_names_line_and_key(station, data_dir):
+    data_dir.mkdir()
+    (data_dir / "station.toml").write_text('[audio]\n\nsample_rate = "high"\n', encoding="utf-8")
+    result = station("roster", "list")
+    assert result.returncode == 2
+    assert "station.toml:3" in result.stderr and "audio.sample_rate" in result.stderr
+
+
+def test_unknown_key_suggests_the_right_one(station, data_dir):
+    data_dir.mkdir()
+    (data_dir / "station.toml").write_text('[upload]\ncolector_url = "http://x"\n', encoding="utf-8")
+    result = station("config", "show")
+    assert result.returncode == 2
+    assert "station.toml:2" in result.stderr and "upload.collector_url" in result.stderr
+
+
+def test_pe_device_without_port_is_refused(station, data_dir):
+    data_dir.mkdir()
+    (data_dir / "station.toml").write_text('[[pe.devices]]\ndriver = "kern"\n', encoding="utf-8")
+    result = station("config", "show")
+    assert result.returncode == 2 and "port" in result.stderr
+
+
+def test_data_dir_option_beats_the_environment(station, tmp_path):
+    other = tmp_path / "elsewhere"
+    result = station("--data-dir", str(other), "config", "show", "--json", check=True)
+    doc = json.loads(result.stdout)
+    assert doc["data_dir"] == str(other) and doc["data_dir_source"] == "--data-dir"
