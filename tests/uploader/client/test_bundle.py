@@ -1,0 +1,170 @@
+"""Bundle, manifest, signature and seal code: what the proctor and the collector rely on."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from uploader.bundle import (BundleError, canonical, digest_stream, seal_code, sign, signing_key,
+                             verify_bundle, write_bundle)
+
+from .conftest import TOKEN, rows
+
+
+def test_manifest_lists_every_file_with_size_and_sha256(make_bundle):
+    b = make_bundle(sizes=(200_000, 10))
+    m = json.loads((b.dir / "manifest.json").read_text("utf-8"))
+    assert m["format"] == "qm-bundle/1"
+    assert (m["station"], m["sitting"], m["kind"]) == ("S01", "SIT-1", "singing")
+    assert m["opened_at"] and m["closed_at"] and m["sealed_at"]
+    paths = [f["path"] for f in m["files"]]
+    assert paths == sorted(["recordings/0001-1.flac", "recordings/0002-1.flac", "results.csv", "results.json"])
+    for f in m["files"]:
+        data = (b.dir / f["path"]).read_bytes()
+        assert f["size"] == len(data)
+        assert f["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_signature_follows_the_contract(make_bundle):
+    b = make_bundle()
+    m = json.loads((b.dir / "manifest.json").read_bytes())
+    body = {k: v for k, v in m.items() if k != "signature"}
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    key = hashlib.sha256(b"qm-manifest-key:" + TOKEN.encode()).digest()
+    import hmac
+    assert m["signature"] == hmac.new(key, raw, hashlib.sha256).hexdigest()
+    assert canonical(m) == raw and signing_key(TOKEN) == key and sign(m, TOKEN) == m["signature"]
+
+
+def test_seal_code_is_the_short_hash_of_the_exact_manifest_bytes(make_bundle):
+    b = make_bundle()
+    h = hashlib.sha256((b.dir / "manifest.json").read_bytes()).hexdigest().upper()
+    assert b.seal_code == f"{h[:4]}-{h[4:8]}"
+    assert verify_bundle(b.dir, TOKEN).seal_code == b.seal_code
+    assert seal_code(b"x") != seal_code(b"y")
+
+
+def test_a_sealed_bundle_verifies(make_bundle):
+    check = verify_bundle(make_bundle().dir, TOKEN)
+    assert check.ok and check.problems == []
+
+
+def test_a_tampered_recording_is_detected(make_bundle):
+    b = make_bundle()
+    target = b.dir / "recordings/0001-1.flac"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01  # same size, one bit changed
+    target.unlink()  # break the hard link: the source recording stays as it was
+    target.write_bytes(bytes(data))
+    check = verify_bundle(b.dir, TOKEN)
+    assert not check.ok
+    assert [(p.code, p.path) for p in check.problems] == [("sha256", "recordings/0001-1.flac")]
+    assert "封存后被改动" in check.problems[0].zh and "changed after sealing" in check.problems[0].en
+
+
+def test_a_deleted_or_truncated_file_is_detected(make_bundle):
+    b = make_bundle()
+    (b.dir / "results.csv").unlink()
+    rec = b.dir / "recordings/0002-1.flac"
+    data = rec.read_bytes()
+    rec.unlink()
+    rec.write_bytes(data[:-1])
+    codes = {(p.code, p.path) for p in verify_bundle(b.dir, TOKEN).problems}
+    assert codes == {("missing", "results.csv"), ("size", "recordings/0002-1.flac")}
+
+
+def test_a_wrong_token_fails_the_signature(make_bundle):
+    b = make_bundle()
+    check = verify_bundle(b.dir, "another-station-token")
+    assert not check.ok
+    assert [p.code for p in check.problems] == ["signature"]
+    assert "签名" in check.problems[0].zh and "signature" in check.problems[0].en
+
+
+def test_an_edited_manifest_fails_the_signature(make_bundle):
+    b = make_bundle()
+    path = b.dir / "manifest.json"
+    m = json.loads(path.read_bytes())
+    m["sitting"] = "SIT-999"
+    path.write_text(json.dumps(m, ensure_ascii=False), "utf-8")
+    assert [p.code for p in verify_bundle(b.dir, TOKEN).problems] == ["signature"]
+
+
+def test_a_damaged_manifest_is_a_clear_problem(make_bundle):
+    b = make_bundle()
+    (b.dir / "manifest.json").write_bytes(b"{not json")
+    check = verify_bundle(b.dir, TOKEN)
+    assert not check.ok and check.problems[0].code == "manifest" and check.seal_code is None
+
+
+def test_students_by_code_names_only_when_allowed(make_bundle):
+    without = make_bundle()
+    text = (without.dir / "results.csv").read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens the Chinese text correctly
+    decoded = text.decode("utf-8-sig")
+    assert "0001" in decoded and "测试学生" not in decoded
+    assert all("name" not in r for r in json.loads((without.dir / "results.json").read_bytes()))
+    with_names = make_bundle(include_names=True)
+    assert "测试学生1" in (with_names.dir / "results.csv").read_bytes().decode("utf-8-sig")
+    assert json.loads((with_names.dir / "results.json").read_bytes())[0]["name"] == "测试学生1"
+    assert json.loads((with_names.dir / "results.json").read_bytes())[0]["value"] == -1.5
+
+
+def test_copy_when_not_linking_keeps_the_bundle_independent(tmp_path):
+    src = tmp_path / "a.flac"
+    src.write_bytes(b"abc" * 1000)
+    b = write_bundle(tmp_path / "b", station="S01", sitting="X", token=TOKEN, kind="pe",
+                     item="weight", files={"recordings/a.flac": src}, link=False)
+    src.write_bytes(b"changed")
+    assert verify_bundle(b.dir, TOKEN).ok
+
+
+@pytest.mark.parametrize("bad", ["../escape.flac", "/abs.flac", "a//b.flac", "a\\b.flac", "", "manifest.json"])
+def test_bad_paths_are_refused_and_nothing_is_left(tmp_path, bad):
+    src = tmp_path / "a.flac"
+    src.write_bytes(b"x")
+    with pytest.raises(BundleError) as e:
+        write_bundle(tmp_path / "b", station="S01", sitting="X", token=TOKEN, kind="singing",
+                     files={bad: src})
+    assert e.value.zh and e.value.en
+    assert not (tmp_path / "b").exists() and not (tmp_path / "b.partial").exists()
+    assert src.read_bytes() == b"x"
+
+
+def test_a_missing_recording_is_refused_and_nothing_is_left(tmp_path):
+    with pytest.raises(BundleError) as e:
+        write_bundle(tmp_path / "b", station="S01", sitting="X", token=TOKEN, kind="singing",
+                     files={"recordings/0001-1.flac": tmp_path / "nope.flac"})
+    assert "找不到" in e.value.zh and "not found" in e.value.en
+    assert not (tmp_path / "b").exists() and not (tmp_path / "b.partial").exists()
+
+
+def test_sealing_twice_is_refused_and_the_first_bundle_stays(make_bundle, tmp_path):
+    b = make_bundle()
+    before = (b.dir / "manifest.json").read_bytes()
+    with pytest.raises(BundleError):
+        write_bundle(b.dir, station="S01", sitting="SIT-1", token=TOKEN, kind="singing", results=rows())
+    assert (b.dir / "manifest.json").read_bytes() == before and verify_bundle(b.dir, TOKEN).ok
+
+
+def test_chunk_digests_come_from_the_same_pass(make_bundle):
+    b = make_bundle(sizes=(64 * 1024 * 3 + 7,), chunk_size=64 * 1024)
+    d = b.digests["recordings/0001-1.flac"]
+    data = (b.dir / "recordings/0001-1.flac").read_bytes()
+    assert d.chunks == tuple(hashlib.sha256(data[i:i + d.chunk_size]).hexdigest()
+                             for i in range(0, len(data), d.chunk_size))
+    assert set(b.digests) == {"recordings/0001-1.flac", "results.csv", "results.json", "manifest.json"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=5000), st.integers(min_value=1, max_value=700))
+def test_digest_stream_matches_slicing(data, chunk_size):
+    out = io.BytesIO()
+    size, whole, chunks = digest_stream(io.BytesIO(data), chunk_size, sink=out)
+    assert size == len(data) and out.getvalue() == data
+    assert whole == hashlib.sha256(data).hexdigest()
+    expected = [hashlib.sha256(data[i:i + chunk_size]).hexdigest() for i in range(0, len(data), chunk_size)]
+    assert list(chunks) == (expected or [hashlib.sha256(b"").hexdigest()])

@@ -1,0 +1,334 @@
+"""A sitting's bundle: its files, ``manifest.json`` (signed) and the seal code (电子封签).
+
+The manifest format is fixed by the wire contract with the collector (qm-bundle/1):
+each file's path, size and SHA-256, the station, sitting and times, and an HMAC-SHA256
+signature under a key derived from the station's token.
+
+Each byte of a bundle is read once, at seal time: the same pass feeds the whole-file
+SHA-256 (the manifest needs it) and the SHA-256 of each upload chunk (the tus
+``Upload-Checksum`` of each PATCH needs it). The chunk digests go to the upload queue,
+so the upload itself hashes nothing.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Mapping
+
+FORMAT = "qm-bundle/1"
+MANIFEST = "manifest.json"
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+READ_BLOCK = 1024 * 1024
+# Keys of a result row that identify a child by name: kept only with upload.include_names.
+PERSONAL_KEYS = frozenset({"name", "student_name", "name_zh", "name_en"})
+
+
+class BundleError(Exception):
+    """A bundle could not be written; ``zh``/``en`` are what a teacher reads."""
+
+    def __init__(self, zh: str, en: str):
+        super().__init__(f"{zh} / {en}")
+        self.zh = zh
+        self.en = en
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    path: str
+    size: int
+    sha256: str
+    chunk_size: int
+    chunks: tuple[str, ...]  # hex SHA-256 of each chunk_size slice, in order
+
+
+@dataclass
+class Bundle:
+    """A sealed bundle: where it is, its manifest, seal code and per-chunk digests."""
+
+    dir: Path
+    manifest: dict
+    seal_code: str
+    digests: dict[str, FileDigest] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str  # missing | size | sha256 | signature | manifest | extra
+    path: str | None
+    zh: str
+    en: str
+
+
+@dataclass
+class BundleCheck:
+    ok: bool
+    seal_code: str | None
+    problems: list[Problem]
+
+
+# --- pure helpers -------------------------------------------------------------------
+
+def signing_key(token: str) -> bytes:
+    """The manifest key derived from the token, so the collector keeps no token in clear."""
+    return hashlib.sha256(b"qm-manifest-key:" + token.encode("utf-8")).digest()
+
+
+def canonical(manifest: Mapping) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sign(manifest: Mapping, token: str) -> str:
+    return hmac.new(signing_key(token), canonical(manifest), hashlib.sha256).hexdigest()
+
+
+def signature_ok(manifest: Mapping, token: str) -> bool:
+    given = manifest.get("signature")
+    return isinstance(given, str) and hmac.compare_digest(given, sign(manifest, token))
+
+
+def seal_code(manifest_bytes: bytes) -> str:
+    """电子封签: the first 8 hex digits of SHA-256 of the exact manifest bytes, as XXXX-XXXX."""
+    h = hashlib.sha256(manifest_bytes).hexdigest()[:8].upper()
+    return f"{h[:4]}-{h[4:]}"
+
+
+def check_relpath(path: str) -> str:
+    """A bundle path: relative, '/'-separated, no '..', no empty segments (as the collector demands)."""
+    p = str(path)
+    parts = p.split("/")
+    if (not p or "\\" in p or p.startswith("/") or ":" in parts[0]
+            or any(s in ("", ".", "..") for s in parts)):
+        raise BundleError(f"文件路径不合规：{p!r}。请使用不含“..”的相对路径，用“/”分隔。",
+                          f"Bad bundle path {p!r}: use a relative '/'-separated path without '..'.")
+    return p
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- digests ------------------------------------------------------------------------
+
+def digest_stream(stream, chunk_size: int = DEFAULT_CHUNK_SIZE, sink=None) -> tuple[int, str, tuple[str, ...]]:
+    """Read ``stream`` once: size, whole SHA-256 and each chunk's SHA-256; copy to ``sink`` if given."""
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    whole = hashlib.sha256()
+    chunk = hashlib.sha256()
+    in_chunk = 0
+    size = 0
+    chunks: list[str] = []
+    while True:
+        # Never read across a chunk boundary, so each block feeds exactly one chunk digest.
+        data = stream.read(min(READ_BLOCK, chunk_size - in_chunk))
+        if not data:
+            break
+        whole.update(data)
+        chunk.update(data)
+        if sink is not None:
+            sink.write(data)
+        size += len(data)
+        in_chunk += len(data)
+        if in_chunk == chunk_size:
+            chunks.append(chunk.hexdigest())
+            chunk = hashlib.sha256()
+            in_chunk = 0
+    if in_chunk or size == 0:
+        chunks.append(chunk.hexdigest())
+    return size, whole.hexdigest(), tuple(chunks)
+
+
+def digest_file(path: Path, chunk_size: int = DEFAULT_CHUNK_SIZE, relpath: str = "") -> FileDigest:
+    with open(path, "rb") as f:
+        size, sha, chunks = digest_stream(f, chunk_size)
+    return FileDigest(relpath or Path(path).name, size, sha, chunk_size, chunks)
+
+
+def _fsync_dir(path: Path) -> None:
+    # Directories cannot be opened for fsync on Windows; NTFS journals the rename itself.
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _place(src: Path, dest: Path, link: bool, chunk_size: int, relpath: str) -> FileDigest:
+    """Hard-link (same disk) or copy ``src`` to ``dest``, hashing it in the same single pass."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if link:
+        try:
+            os.link(src, dest)
+        except OSError:  # another disk, FAT, no permission: copy instead
+            link = False
+    if link:
+        return digest_file(dest, chunk_size, relpath)
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        size, sha, chunks = digest_stream(fin, chunk_size, sink=fout)
+        fout.flush()
+        os.fsync(fout.fileno())
+    shutil.copystat(src, dest, follow_symlinks=True)
+    return FileDigest(relpath, size, sha, chunk_size, chunks)
+
+
+def _write_bytes(dest: Path, data: bytes, chunk_size: int, relpath: str) -> FileDigest:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    size, sha, chunks = digest_stream(io.BytesIO(data), chunk_size)
+    return FileDigest(relpath, size, sha, chunk_size, chunks)
+
+
+# --- results ------------------------------------------------------------------------
+
+def public_rows(rows: Iterable[Mapping], include_names: bool) -> list[dict]:
+    """Result rows as they leave the station: students by code; names only when allowed."""
+    out = []
+    for row in rows:
+        out.append({k: v for k, v in row.items() if include_names or k not in PERSONAL_KEYS})
+    return out
+
+
+def results_csv(rows: list[dict]) -> bytes:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    # UTF-8 with BOM: Excel on a Chinese Windows opens it without garbling the characters.
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def results_json(rows: list[dict]) -> bytes:
+    return json.dumps(rows, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+# --- writing and verifying ----------------------------------------------------------
+
+def write_bundle(dest: Path | str, *, station: str, sitting: str, token: str,
+                 kind: str, item: str | None = None,
+                 opened_at: str | None = None, closed_at: str | None = None,
+                 files: Mapping[str, Path | str] | None = None,
+                 results: Iterable[Mapping] | None = None,
+                 include_names: bool = False, link: bool = True,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> Bundle:
+    """Write a sitting's bundle into the new directory ``dest`` and seal it.
+
+    ``files`` maps a bundle path (``recordings/0001-1.flac``) to the source file, which is
+    hard-linked when ``link`` and the disk allow it, else copied. ``results`` rows (one
+    per reading or take; students by ``code``) become ``results.csv`` and ``results.json``;
+    name keys are dropped unless ``include_names``. The bundle is built beside ``dest`` and
+    renamed into place, so ``dest`` never holds half a bundle.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        raise BundleError(f"场次包目录已存在：{dest}。该场次可能已封存，请勿重复封存。",
+                          f"Bundle directory already exists: {dest}. The sitting may already be sealed.")
+    files = dict(files or {})
+    staging = dest.with_name(dest.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)  # left by a crash mid-seal: the sources are untouched
+    staging.mkdir(parents=True)
+    digests: dict[str, FileDigest] = {}
+    try:
+        for rel, src in files.items():
+            rel = check_relpath(rel)
+            if rel == MANIFEST or rel in digests:
+                raise BundleError(f"文件路径重复或保留：{rel}", f"Duplicate or reserved bundle path: {rel}")
+            src = Path(src)
+            if not src.is_file():
+                raise BundleError(f"找不到要封存的文件：{src}。请检查录音是否已保存。",
+                                  f"File to seal not found: {src}. Check that the recording was saved.")
+            digests[rel] = _place(src, staging / rel, link, chunk_size, rel)
+        if results is not None:
+            rows = public_rows(results, include_names)
+            for rel, data in (("results.csv", results_csv(rows)), ("results.json", results_json(rows))):
+                if rel in digests:
+                    raise BundleError(f"文件路径重复：{rel}", f"Duplicate bundle path: {rel}")
+                digests[rel] = _write_bytes(staging / rel, data, chunk_size, rel)
+        manifest = {
+            "format": FORMAT, "station": station, "sitting": sitting, "kind": kind, "item": item,
+            "opened_at": opened_at, "closed_at": closed_at, "sealed_at": utc_now(),
+            "files": [{"path": d.path, "size": d.size, "sha256": d.sha256}
+                      for d in sorted(digests.values(), key=lambda d: d.path)],
+        }
+        manifest["signature"] = sign(manifest, token)
+        data = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
+        digests[MANIFEST] = _write_bytes(staging / MANIFEST, data, chunk_size, MANIFEST)
+        for d in {(staging / r).parent for r in digests}:
+            _fsync_dir(d)
+        os.replace(staging, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Bundle(dest, manifest, seal_code(data), digests)
+
+
+def read_manifest(bundle_dir: Path | str) -> tuple[dict, bytes]:
+    path = Path(bundle_dir) / MANIFEST
+    try:
+        data = path.read_bytes()
+        manifest = json.loads(data.decode("utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"场次包缺少 manifest.json：{bundle_dir}。请重新封存该场次。",
+                          f"The bundle has no manifest.json: {bundle_dir}. Seal the sitting again.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BundleError(f"manifest.json 已损坏：{path}。请重新封存该场次。",
+                          f"manifest.json is damaged: {path}. Seal the sitting again.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
+            or not isinstance(manifest.get("files"), list):
+        raise BundleError(f"manifest.json 格式不对：{path}。", f"manifest.json has the wrong format: {path}.")
+    return manifest, data
+
+
+def verify_bundle(bundle_dir: Path | str, token: str) -> BundleCheck:
+    """Check the signature and every listed file's size and SHA-256 (reads each file once)."""
+    bundle_dir = Path(bundle_dir)
+    try:
+        manifest, data = read_manifest(bundle_dir)
+    except BundleError as e:
+        return BundleCheck(False, None, [Problem("manifest", MANIFEST, e.zh, e.en)])
+    problems: list[Problem] = []
+    if not signature_ok(manifest, token):
+        problems.append(Problem(
+            "signature", MANIFEST,
+            "封签签名不符：清单被改动过，或口令（token）不是本考点机的。请联系信息中心。",
+            "The seal signature does not match: the manifest was altered or the token is not this "
+            "station's. Contact the information center."))
+    for entry in manifest["files"]:
+        rel = str(entry.get("path", ""))
+        try:
+            check_relpath(rel)
+        except BundleError as e:
+            problems.append(Problem("manifest", rel, e.zh, e.en))
+            continue
+        path = bundle_dir / rel
+        if not path.is_file():
+            problems.append(Problem("missing", rel, f"文件缺失：{rel}。请勿删除场次包中的文件。",
+                                    f"File missing: {rel}. Do not delete files from a bundle."))
+            continue
+        if path.stat().st_size != entry.get("size"):
+            problems.append(Problem("size", rel, f"文件大小与封签不符：{rel}（封存后被改动）。",
+                                    f"File size differs from the seal: {rel} (changed after sealing)."))
+            continue
+        if digest_file(path, relpath=rel).sha256 != entry.get("sha256"):
+            problems.append(Problem("sha256", rel, f"文件内容与封签不符：{rel}（封存后被改动）。",
+                                    f"File content differs from the seal: {rel} (changed after sealing)."))
+    return BundleCheck(not problems, seal_code(data), problems)
