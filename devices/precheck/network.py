@@ -1,0 +1,329 @@
+"""Checks of the road to the district collector: DNS, health, TLS certificate, throughput.
+
+Each check is ``fn(ctx) -> CheckResult``. ctx keys read here: ``collector_url`` (empty:
+the station does not upload, every network check says ``skip``), ``token`` (the
+station's, for the throughput probe), ``ca_bundle`` (a district CA file, for a
+collector whose certificate the district signed itself), ``http_timeout_s`` (default 5)
+and the day plan keys of :class:`system.DayPlan`.
+
+``GET /api/health`` is fetched once per run and shared (``collector_health``): the
+collector, clock and version checks all read it, so a dead collector costs one
+timeout, not three.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from devices.precheck.check import CheckResult
+from devices.precheck.system import DayPlan, expected_day_bytes, human_bytes
+
+HTTP_TIMEOUT_S = 5.0
+SLOW_HEALTH_S = 1.0              # a health answer slower than this is worth a warning
+TLS_WARN_DAYS = 14
+PROBE_BYTES = 4 * 1024 * 1024
+PROBE_MAX_S = 6.0                # stop the probe early on a slow line: the rate is known by then
+UPLOAD_WARN_S = 30 * 60          # the day's recordings should reach the collector within 30 min
+
+FIX_ADDRESS_ZH = "请核对 station.toml 中的汇总服务器地址（upload.collector_url），检查网线和网络，然后重新检查。"
+FIX_ADDRESS_EN = ("Check the collector address in station.toml (upload.collector_url), "
+                  "the network cable and the network, then check again.")
+
+
+def not_configured(check_id: str) -> CheckResult:
+    return CheckResult(check_id, "skip", "未配置汇总服务器，不上传", "No collector configured: nothing to upload",
+                       {"collector_url": ""})
+
+
+def collector_url(ctx: dict) -> str:
+    return str(ctx.get("collector_url") or "").rstrip("/")
+
+
+def ssl_context(ctx: dict) -> ssl.SSLContext:
+    """The system's trusted CAs, plus the district's own CA file when config names one."""
+    context = ssl.create_default_context()
+    if ctx.get("ca_bundle"):
+        context.load_verify_locations(cafile=os.fspath(ctx["ca_bundle"]))
+    return context
+
+
+def http_client(ctx: dict):
+    import httpx
+
+    return httpx.Client(timeout=float(ctx.get("http_timeout_s", HTTP_TIMEOUT_S)),
+                        verify=ssl_context(ctx))
+
+
+def explain(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+# --- the shared health answer ----------------------------------------------------------
+
+@dataclass
+class Health:
+    status_code: int | None = None
+    json: dict[str, Any] | None = None
+    date_header: str | None = None
+    sent_at: float = 0.0             # wall clock, for clock.skew
+    received_at: float = 0.0
+    latency_s: float | None = None
+    error: str | None = None
+
+
+_health_lock = threading.Lock()
+
+
+def collector_health(ctx: dict) -> Health:
+    """``GET /api/health`` once per ctx (one run); later callers get the same answer."""
+    with _health_lock:
+        if "_health" not in ctx:
+            ctx["_health"] = fetch_health(ctx)
+        return ctx["_health"]
+
+
+def fetch_health(ctx: dict) -> Health:
+    health = Health()
+    try:
+        with http_client(ctx) as client:
+            health.sent_at, t0 = time.time(), time.monotonic()
+            response = client.get(collector_url(ctx) + "/api/health")
+            health.latency_s = time.monotonic() - t0
+            health.received_at = time.time()
+    except Exception as exc:  # noqa: BLE001 - every network fault becomes a fail with its reason
+        health.error = explain(exc)
+        return health
+    health.status_code = response.status_code
+    health.date_header = response.headers.get("date")
+    try:
+        body = response.json()
+        health.json = body if isinstance(body, dict) else None
+    except ValueError:
+        health.error = "the answer is not JSON"
+    return health
+
+
+# --- network.dns -----------------------------------------------------------------------
+
+def check_dns(ctx: dict) -> CheckResult:
+    url = collector_url(ctx)
+    if not url:
+        return not_configured("network.dns")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        return CheckResult("network.dns", "skip", f"服务器地址是 IP（{host}），无需域名解析",
+                           f"The collector is an IP address ({host}): no name to resolve", {"host": host})
+    except OSError:
+        pass
+    t0 = time.monotonic()
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return CheckResult("network.dns", "fail", f"无法解析服务器域名 {host}", f"Cannot resolve the collector's name {host}",
+                           {"host": host, "error": explain(exc)},
+                           "请核对服务器地址的拼写；检查本机的网络和 DNS 设置，然后重新检查。",
+                           "Check the spelling of the collector address and this computer's "
+                           "network and DNS settings, then check again.")
+    addresses = sorted({info[4][0] for info in infos})
+    elapsed_ms = round((time.monotonic() - t0) * 1000, 1)
+    return CheckResult("network.dns", "pass", f"域名 {host} 解析为 {', '.join(addresses)}",
+                       f"{host} resolves to {', '.join(addresses)}",
+                       {"host": host, "addresses": addresses, "elapsed_ms": elapsed_ms})
+
+
+check_dns.check_id = "network.dns"
+
+
+# --- network.collector -----------------------------------------------------------------
+
+def check_collector(ctx: dict) -> CheckResult:
+    url = collector_url(ctx)
+    if not url:
+        return not_configured("network.collector")
+    health = collector_health(ctx)
+    details: dict[str, Any] = {"url": url + "/api/health", "status_code": health.status_code}
+    if health.status_code is None:
+        details["error"] = health.error
+        return CheckResult("network.collector", "fail", "无法连接汇总服务器", "Cannot reach the collector",
+                           details, FIX_ADDRESS_ZH, FIX_ADDRESS_EN)
+    latency_ms = round(health.latency_s * 1000, 1)
+    details.update(latency_ms=latency_ms, server_version=(health.json or {}).get("version"))
+    if health.status_code != 200 or (health.json or {}).get("status") != "ok":
+        details["error"] = health.error
+        return CheckResult("network.collector", "fail",
+                           f"汇总服务器应答异常（HTTP {health.status_code}）",
+                           f"The collector answered wrongly (HTTP {health.status_code})",
+                           details,
+                           "地址可能指向了别的网站；请核对地址，或请区县信息中心检查汇总服务器。",
+                           "The address may point at another site: check it, or ask the "
+                           "district to check the collector.")
+    if health.latency_s > SLOW_HEALTH_S:
+        return CheckResult("network.collector", "warn",
+                           f"汇总服务器可以连接，但应答慢（{latency_ms:.0f} 毫秒）",
+                           f"Collector reachable but slow ({latency_ms:.0f} ms)", details,
+                           "网络较慢，上传可能需要更长时间；请检查网络或换用有线网络。",
+                           "The network is slow and uploads may take longer: check it or use a cable.")
+    return CheckResult("network.collector", "pass", f"汇总服务器正常（{latency_ms:.0f} 毫秒）",
+                       f"Collector OK ({latency_ms:.0f} ms)", details)
+
+
+check_collector.check_id = "network.collector"
+
+
+# --- network.tls -----------------------------------------------------------------------
+
+def peer_certificate(ctx: dict, host: str, port: int, timeout: float) -> dict:
+    """Handshake with full verification (chain and host name); the verified certificate."""
+    context = ssl_context(ctx)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            return tls.getpeercert()
+
+
+def check_tls(ctx: dict) -> CheckResult:
+    url = collector_url(ctx)
+    if not url:
+        return not_configured("network.tls")
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return CheckResult("network.tls", "skip", "服务器不使用 HTTPS，无证书可查",
+                           "The collector does not use HTTPS: no certificate to check", {"url": url})
+    host, port = parts.hostname or "", parts.port or 443
+    details: dict[str, Any] = {"host": host, "port": port, "ca_bundle": ctx.get("ca_bundle") or None}
+    try:
+        cert = peer_certificate(ctx, host, port, float(ctx.get("http_timeout_s", HTTP_TIMEOUT_S)))
+    except ssl.SSLCertVerificationError as exc:
+        details["error"] = exc.verify_message or explain(exc)
+        return CheckResult("network.tls", "fail",
+                           f"服务器证书不可信：{details['error']}",
+                           f"The collector's certificate is not trusted: {details['error']}",
+                           details,
+                           "如区县使用自己的证书，请在 station.toml 中设置区县 CA 证书文件（upload.ca_bundle）；"
+                           "否则请区县信息中心更新服务器证书。",
+                           "If the district signs its own certificates, set the district CA file "
+                           "in station.toml (upload.ca_bundle); otherwise ask the district to "
+                           "renew the collector's certificate.")
+    except (OSError, ssl.SSLError) as exc:
+        details["error"] = explain(exc)
+        return CheckResult("network.tls", "fail", "无法与服务器建立加密连接",
+                           "Cannot open an encrypted connection to the collector", details,
+                           FIX_ADDRESS_ZH, FIX_ADDRESS_EN)
+    expires = ssl.cert_time_to_seconds(cert["notAfter"])
+    days_left = (expires - time.time()) / 86400
+    details.update(not_after=cert["notAfter"], days_left=round(days_left, 1))
+    if days_left < TLS_WARN_DAYS:
+        return CheckResult("network.tls", "warn",
+                           f"服务器证书 {days_left:.0f} 天后过期", f"The collector's certificate expires in {days_left:.0f} days",
+                           details,
+                           "请区县信息中心在测试日之前更新汇总服务器的证书。",
+                           "Ask the district to renew the collector's certificate before the test day.")
+    return CheckResult("network.tls", "pass", f"服务器证书有效（还有 {days_left:.0f} 天）",
+                       f"Certificate valid ({days_left:.0f} days left)", details)
+
+
+check_tls.check_id = "network.tls"
+
+
+# --- network.throughput ----------------------------------------------------------------
+
+def upload_seconds(day_bytes: int, bytes_per_s: float) -> float:
+    return day_bytes / bytes_per_s if bytes_per_s > 0 else float("inf")
+
+
+def check_throughput(ctx: dict) -> CheckResult:
+    url = collector_url(ctx)
+    if not url:
+        return not_configured("network.throughput")
+    if not ctx.get("token"):
+        return CheckResult("network.throughput", "fail", "未配置本站令牌，无法上传",
+                           "No station token configured: uploads will be refused", {},
+                           "请向区县信息中心索取本站令牌，填入 station.toml（upload.token），然后重新检查。",
+                           "Get this station's token from the district and put it in "
+                           "station.toml (upload.token), then check again.")
+    health = collector_health(ctx)
+    if health.status_code is None:
+        # Already unreachable once this run: say so now rather than wait out a second timeout.
+        return CheckResult("network.throughput", "fail", "无法连接汇总服务器，未能测速",
+                           "Cannot reach the collector: upload speed not measured",
+                           {"error": health.error}, FIX_ADDRESS_ZH, FIX_ADDRESS_EN)
+    limit = int(ctx.get("probe_bytes", PROBE_BYTES))
+    budget = float(ctx.get("probe_max_s", PROBE_MAX_S))
+    sent = 0
+
+    def body():
+        # Random bytes: a compressing proxy on the way must not flatter the figure.
+        # Streamed (chunked) so a slow line stops after ``budget`` seconds with a figure,
+        # instead of running into the runner's timeout with none.
+        nonlocal sent
+        chunk = os.urandom(64 * 1024)
+        while sent < limit and time.monotonic() - t0 < budget:
+            piece = chunk[:limit - sent]
+            sent += len(piece)
+            yield piece
+
+    try:
+        with http_client(ctx) as client:
+            t0 = time.monotonic()
+            response = client.put(url + "/api/probe", content=body(),
+                                  headers={"Authorization": f"Bearer {ctx['token']}",
+                                           "Content-Type": "application/octet-stream"})
+            elapsed = time.monotonic() - t0
+    except Exception as exc:  # noqa: BLE001
+        return CheckResult("network.throughput", "fail", "测速上传失败", "The speed-test upload failed",
+                           {"error": explain(exc)}, FIX_ADDRESS_ZH, FIX_ADDRESS_EN)
+    if response.status_code in (401, 403):
+        return CheckResult("network.throughput", "fail", "汇总服务器不接受本站令牌",
+                           "The collector refused this station's token",
+                           {"status_code": response.status_code},
+                           "请核对 station.toml 中的令牌（upload.token）和站点编号，必要时向区县重新索取。",
+                           "Check the token (upload.token) and station id in station.toml; ask "
+                           "the district for a new token if needed.")
+    if response.status_code != 200:
+        return CheckResult("network.throughput", "fail",
+                           f"测速上传被拒绝（HTTP {response.status_code}）",
+                           f"The speed-test upload was refused (HTTP {response.status_code})",
+                           {"status_code": response.status_code},
+                           "请区县信息中心检查汇总服务器。", "Ask the district to check the collector.")
+    try:
+        received = int(response.json().get("bytes", sent))
+    except (ValueError, AttributeError, TypeError):
+        received = sent
+    if received <= 0:
+        return CheckResult("network.throughput", "fail", "测速数据没有到达服务器",
+                           "No speed-test data reached the collector",
+                           {"status_code": response.status_code, "sent_bytes": sent},
+                           FIX_ADDRESS_ZH, FIX_ADDRESS_EN)
+    rate = received / max(elapsed, 1e-6)
+    day = expected_day_bytes(DayPlan.from_ctx(ctx))
+    need_s = upload_seconds(day, rate)
+    details = {"probe_bytes": received, "elapsed_s": round(elapsed, 3),
+               "bytes_per_s": round(rate), "mbit_per_s": round(rate * 8 / 1e6, 2),
+               "day_bytes": day, "day_upload_s": round(need_s, 1)}
+    speed = f"{rate * 8 / 1e6:.1f} Mbit/s"
+    minutes = need_s / 60
+    if need_s > UPLOAD_WARN_S:
+        return CheckResult("network.throughput", "warn",
+                           f"上传速度 {speed}：今天的录音（约 {human_bytes(day)}）需要约 {minutes:.0f} 分钟",
+                           f"Upload {speed}: today's recordings (about {human_bytes(day)}) need about {minutes:.0f} min",
+                           details,
+                           "网络较慢：请改用有线网络或避开网络繁忙时段；录音会在本机保存，上传会自动完成。",
+                           "The network is slow: use a cable or a quieter hour. Recordings stay "
+                           "safe on this computer and upload by themselves.")
+    return CheckResult("network.throughput", "pass",
+                       f"上传速度 {speed}，今天的录音约 {minutes:.1f} 分钟传完",
+                       f"Upload {speed}: today's recordings go up in about {minutes:.1f} min", details)
+
+
+check_throughput.check_id = "network.throughput"
+
+
+CHECKS = [check_dns, check_collector, check_tls, check_throughput]

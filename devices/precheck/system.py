@@ -1,0 +1,199 @@
+"""Checks of the computer itself: free disk, clock against the collector, software version.
+
+Each check is ``fn(ctx) -> CheckResult``. ctx keys read here (all optional):
+``data_dir``, ``students_expected``, ``song_seconds``, ``takes_per_student``,
+``flac_ratio``, ``version`` (this station's), and, through :mod:`network`,
+``collector_url`` / ``ca_bundle`` / ``http_timeout_s``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from devices.platform import free_bytes
+from devices.precheck.check import CheckResult
+
+CLOCK_WARN_S = 2.0
+CLOCK_FAIL_S = 60.0
+DISK_MARGIN = 3          # the issue: room for three times the day's recordings
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """What one test day records on one station; every assumption named, none hidden.
+
+    Defaults: a sampled class of 30 students, a 90 s song, 1.5 takes each on average
+    (some students sing again), 48 kHz 16-bit mono, FLAC at about 60 % of the PCM size
+    for singing through a headset microphone.
+    """
+
+    students: int = 30
+    song_seconds: float = 90.0
+    takes_per_student: float = 1.5
+    sample_rate: int = 48000
+    bytes_per_sample: int = 2
+    channels: int = 1
+    flac_ratio: float = 0.6
+
+    @classmethod
+    def from_ctx(cls, ctx: dict) -> "DayPlan":
+        plan = cls()
+        return cls(students=int(ctx.get("students_expected", plan.students)),
+                   song_seconds=float(ctx.get("song_seconds", plan.song_seconds)),
+                   takes_per_student=float(ctx.get("takes_per_student", plan.takes_per_student)),
+                   flac_ratio=float(ctx.get("flac_ratio", plan.flac_ratio)))
+
+
+def expected_day_bytes(plan: DayPlan) -> int:
+    """Bytes of FLAC recordings the day produces (pure; the upload and disk checks share it)."""
+    pcm_per_second = plan.sample_rate * plan.bytes_per_sample * plan.channels
+    seconds = plan.students * plan.takes_per_student * plan.song_seconds
+    return int(seconds * pcm_per_second * plan.flac_ratio)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+# --- disk.free -------------------------------------------------------------------------
+
+def check_disk_free(ctx: dict) -> CheckResult:
+    data_dir = Path(ctx.get("data_dir") or ".")
+    day = expected_day_bytes(DayPlan.from_ctx(ctx))
+    need = DISK_MARGIN * day
+    free = free_bytes(data_dir)
+    details = {"path": str(data_dir), "free_bytes": free, "day_bytes": day,
+               "required_bytes": need}
+    have, want = human_bytes(free), human_bytes(need)
+    if free >= need:
+        return CheckResult("disk.free", "pass", f"磁盘剩余 {have}，足够", f"{have} free on disk, enough",
+                           details)
+    fix_zh = "请删除不需要的文件或把数据目录移到空间更大的磁盘，然后重新检查。"
+    fix_en = "Delete files you do not need, or move the data folder to a bigger disk, then check again."
+    if free >= day:
+        return CheckResult("disk.free", "warn",
+                           f"磁盘剩余 {have}，够今天用但余量不足（建议 {want}）",
+                           f"{have} free: enough for today but no margin ({want} advised)",
+                           details, fix_zh, fix_en)
+    return CheckResult("disk.free", "fail",
+                       f"磁盘空间不足：剩余 {have}，需要 {want}",
+                       f"Not enough disk space: {have} free, {want} needed",
+                       details, fix_zh, fix_en)
+
+
+check_disk_free.check_id = "disk.free"
+
+
+# --- clock.skew ------------------------------------------------------------------------
+
+def clock_skew_s(date_header: str, sent_at: float, received_at: float) -> float:
+    """Server clock minus ours, in seconds (positive: our clock is behind).
+
+    ``Date`` has whole seconds and is stamped somewhere between our send and receive,
+    so compare its mid-second against the midpoint of the round trip.
+    """
+    server = parsedate_to_datetime(date_header).timestamp() + 0.5
+    return server - (sent_at + received_at) / 2
+
+
+def check_clock_skew(ctx: dict) -> CheckResult:
+    from devices.precheck import network
+
+    if not ctx.get("collector_url"):
+        return network.not_configured("clock.skew")
+    health = network.collector_health(ctx)
+    if not health.date_header:
+        return CheckResult("clock.skew", "warn",
+                           "无法核对时钟：汇总服务器没有应答", "Clock not checked: the collector did not answer",
+                           {"error": health.error},
+                           "请先解决“汇总服务器连接”一项，再重新检查。",
+                           "Fix the network.collector check first, then check again.")
+    try:
+        skew = clock_skew_s(health.date_header, health.sent_at, health.received_at)
+    except (TypeError, ValueError) as exc:
+        return CheckResult("clock.skew", "warn",
+                           "无法核对时钟：服务器时间格式不对", "Clock not checked: the collector's Date is unreadable",
+                           {"date_header": health.date_header, "error": str(exc)},
+                           "请联系区县信息中心检查汇总服务器。", "Ask the district to check the collector.")
+    details = {"skew_s": round(skew, 2), "date_header": health.date_header,
+               "warn_over_s": CLOCK_WARN_S, "fail_over_s": CLOCK_FAIL_S}
+    direction_zh = "慢" if skew > 0 else "快"
+    direction_en = "behind" if skew > 0 else "ahead of"
+    fix_zh = "请把本机时间与汇总服务器同步（Windows：设置→时间和语言→立即同步），然后重新检查。"
+    fix_en = ("Set this computer's clock from the network (Windows: Settings > Time & "
+              "language > Sync now), then check again.")
+    text_zh = f"本机时钟比服务器{direction_zh} {abs(skew):.1f} 秒"
+    text_en = f"This clock is {abs(skew):.1f} s {direction_en} the collector"
+    if abs(skew) > CLOCK_FAIL_S:
+        return CheckResult("clock.skew", "fail", text_zh, text_en, details, fix_zh, fix_en)
+    if abs(skew) > CLOCK_WARN_S:
+        return CheckResult("clock.skew", "warn", text_zh, text_en, details, fix_zh, fix_en)
+    return CheckResult("clock.skew", "pass", f"时钟准确（相差 {abs(skew):.1f} 秒）",
+                       f"Clock is right ({abs(skew):.1f} s off)", details)
+
+
+check_clock_skew.check_id = "clock.skew"
+
+
+# --- software.version ------------------------------------------------------------------
+
+def station_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("qm-station")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def compare_versions(a: str, b: str) -> int:
+    """-1, 0 or 1 as a is older than, the same as, or newer than b (PEP 440)."""
+    try:
+        from packaging.version import Version  # ships with matplotlib, which we depend on
+
+        va, vb = Version(a), Version(b)
+    except Exception:  # not PEP 440 text: only equality can be judged
+        return 0 if a == b else -1
+    return (va > vb) - (va < vb)
+
+
+def check_software_version(ctx: dict) -> CheckResult:
+    from devices.precheck import network
+
+    mine = ctx.get("version") or station_version()
+    if not ctx.get("collector_url"):
+        return network.not_configured("software.version")
+    health = network.collector_health(ctx)
+    if health.json is None:
+        return CheckResult("software.version", "warn",
+                           f"本机版本 {mine}；未能向汇总服务器核对", f"Version {mine}; not checked with the collector",
+                           {"version": mine, "error": health.error},
+                           "请先解决“汇总服务器连接”一项，再重新检查。",
+                           "Fix the network.collector check first, then check again.")
+    expected = health.json.get("expected_station_version")
+    details = {"version": mine, "expected": expected}
+    if not expected:
+        return CheckResult("software.version", "skip",
+                           f"本机版本 {mine}；服务器未规定版本", f"Version {mine}; the collector names no version",
+                           details)
+    order = compare_versions(mine, str(expected))
+    if order == 0:
+        return CheckResult("software.version", "pass", f"软件版本 {mine}，符合要求",
+                           f"Software version {mine} is the one expected", details)
+    fix_zh = f"请安装区县指定的 {expected} 版本，然后重新检查。"
+    fix_en = f"Install version {expected}, the one the district names, then check again."
+    if order > 0:
+        return CheckResult("software.version", "warn",
+                           f"本机版本 {mine} 比要求的 {expected} 新", f"Version {mine} is newer than the expected {expected}",
+                           details, fix_zh, fix_en)
+    return CheckResult("software.version", "fail",
+                       f"软件版本过旧：{mine}，要求 {expected}", f"Software too old: {mine}, {expected} expected",
+                       details, fix_zh, fix_en)
+
+
+check_software_version.check_id = "software.version"
