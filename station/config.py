@@ -53,8 +53,6 @@ KEYS: tuple[Key, ...] = (
     Key("singing.counts", "last_accepted", "哪一次录音计分", "which take counts",
         ("last_accepted", "best", "first_accepted")),
     Key("singing.song", "demo", "默认歌曲编号", "default song id"),
-    Key("singing.expected_students", 40, "每台计算机当天预计录音人数（用于磁盘和网络估算）",
-        "students expected per station per day (for disk and network estimates)"),
     Key("pe.items_file", "", "体育项目规则文件（为空则用内置的 2014 年国家学生体质健康标准）",
         "PE item rules file (empty: the built-in 2014 national standard)"),
     Key("pe.devices", [], "体育测试设备，每台一个 [[pe.devices]] 段",
@@ -69,15 +67,45 @@ KEYS: tuple[Key, ...] = (
         "upload bandwidth cap in KB/s (0: none)"),
     Key("upload.ca_bundle", "", "区县自签证书的 CA 文件（为空则用系统证书）",
         "district CA bundle for https (empty: the system's)"),
+    Key("precheck.students_expected", 30, "每台计算机当天预计录音人数（用于估算磁盘和上传时间）",
+        "students expected per station per day (for the disk and upload estimates)"),
+    Key("precheck.song_seconds", 90, "每次录音的大约秒数", "seconds per take, roughly"),
+    Key("precheck.takes_per_student", 1.5, "每名学生平均录音次数（含重录）", "takes per student on average, retakes included"),
+    Key("precheck.flac_ratio", 0.6, "FLAC 压缩后与原始大小之比", "FLAC size over raw size"),
+    Key("precheck.loopback_expected", False,
+        "耳机与麦克风之间有回环（回环线或虚拟设备）时设为 true，回环检查失败即判为不合格",
+        "true where the earphones reach the microphone (a loopback cable or virtual device): "
+        "then a missing loopback fails"),
+    Key("precheck.input_seconds", 3.0, "麦克风检查录音秒数", "seconds the microphone check records"),
+    Key("precheck.noise_floor_warn_dbfs", -40.0, "背景噪声高于此值时提示（dBFS）", "warn when background noise is above (dBFS)"),
+    Key("precheck.speech_peak_min_dbfs", -30.0, "说话检查：峰值下限（dBFS）", "speech check: lowest peak (dBFS)"),
+    Key("precheck.speech_peak_max_dbfs", -3.0, "说话检查：峰值上限（dBFS）", "speech check: highest peak (dBFS)"),
+    Key("precheck.speech_snr_min_db", 20.0, "说话检查：最低信噪比（dB）", "speech check: lowest signal-to-noise (dB)"),
+    Key("precheck.serial_wait_s", 3.0, "等待串口设备第一帧数据的秒数", "seconds to wait for a serial device's first frame"),
+    Key("precheck.http_timeout_s", 5.0, "连接汇集服务器的超时秒数", "seconds before a collector request times out"),
     Key("web.host", "127.0.0.1", "网页界面监听地址", "address the web pages listen on"),
     Key("web.port", 8080, "网页界面端口", "web port"),
     Key("web.pin", "", "监测员口令：网页界面对本机以外开放时必须设置",
         "proctor PIN: required when the pages are reachable from other computers"),
 )
 
+def _threshold_keys() -> tuple[Key, ...]:
+    """[recorder.verify]: every limit a take's verdict uses, with the recorder's defaults."""
+    import dataclasses
+
+    from recorder.analysis.verdict import Thresholds
+
+    return tuple(Key(f"recorder.verify.{f.name}", f.default, "录音检查阈值（见 recorder/analysis/verdict.py）",
+                     "take verification threshold (see recorder/analysis/verdict.py)")
+                 for f in dataclasses.fields(Thresholds))
+
+
+KEYS = KEYS + _threshold_keys()
+
 DEVICE_KEYS = {
     "name": str, "driver": str, "port": str, "item": str, "baud": int, "parity": str,
-    "bytesize": int, "stopbits": (int, float), "timeout": (int, float), "options": dict,
+    "bytesize": int, "stopbits": (int, float), "timeout": (int, float), "wait_s": (int, float),
+    "options": dict,
 }
 
 BY_NAME = {k.name: k for k in KEYS}
@@ -98,6 +126,17 @@ class Config:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
+
+    def nested(self) -> dict[str, Any]:
+        """The values as station.toml's tables: {"audio": {"input": ...}, ...}."""
+        out: dict[str, Any] = {}
+        for key, value in self.values.items():
+            *tables, leaf = key.split(".")
+            node = out
+            for t in tables:
+                node = node.setdefault(t, {})
+            node[leaf] = value
+        return out
 
     def section(self, prefix: str) -> dict[str, Any]:
         """``section("audio")`` -> ``{"input": ..., "output": ...}``."""
@@ -150,12 +189,14 @@ def _type_ok(value: Any, default: Any) -> bool:
         return isinstance(value, bool)
     if isinstance(default, int):
         return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(default, list):
         return isinstance(value, list)
     return True
 
 
-_TYPE_ZH = {str: "文字", bool: "true 或 false", int: "整数", list: "列表"}
+_TYPE_ZH = {str: "文字", bool: "true 或 false", int: "整数", float: "数字", list: "列表"}
 
 
 def _check_value(path: Path, text: str, name: str, value: Any) -> None:

@@ -24,6 +24,13 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
 def run_guarded(run, args) -> int:
     try:
         return run(args)
+    except BrokenPipeError:
+        # `station … | head`: the reader has gone; nothing to tell anyone.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
     except KeyboardInterrupt:
         print("\n已中断 / interrupted", file=sys.stderr)
         return 130

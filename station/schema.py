@@ -47,4 +47,29 @@ def v1_roster_sittings_audit(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX audit_log_entity ON audit_log (entity, entity_id)")
 
 
-MIGRATIONS = [v1_roster_sittings_audit]
+def v2_precheck_reports_outbox(db: sqlite_utils.Database) -> None:
+    db.execute("""
+        CREATE TABLE precheck_reports (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at TEXT NOT NULL,
+            overall TEXT NOT NULL,
+            report TEXT NOT NULL            -- the pre-check JSON of DESIGN.md
+        )""")
+    # Messages for the district collector (pre-check reports, heartbeats) wait here until
+    # it answers: a school network that is down on pre-check day loses nothing.
+    db.execute("""
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,             -- precheck, heartbeat
+            path TEXT NOT NULL,             -- collector path, e.g. /api/stations/S01/precheck
+            body TEXT NOT NULL,             -- JSON
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL DEFAULT 0,
+            last_error TEXT,
+            sent_at TEXT
+        )""")
+    db.execute("CREATE INDEX outbox_pending ON outbox (sent_at, next_attempt_at)")
+
+
+MIGRATIONS = [v1_roster_sittings_audit, v2_precheck_reports_outbox]

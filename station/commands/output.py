@@ -22,7 +22,7 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
 
     t = Table(title=title, title_justify="left")
     for column in columns:
-        t.add_column(column)
+        t.add_column(column, overflow="fold")  # CJK has no spaces to wrap at
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     console().print(t)
