@@ -1,0 +1,159 @@
+"""The tus endpoints against the wire contract, through a real uvicorn on 127.0.0.1."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import httpx
+
+
+def test_options_announces_the_contracted_extensions(collector):
+    answer = httpx.options(collector.url + "/files/")
+    assert answer.status_code == 204
+    assert answer.headers["Tus-Resumable"] == "1.0.0"
+    assert answer.headers["Tus-Version"] == "1.0.0"
+    assert answer.headers["Tus-Extension"] == "creation,checksum,termination"
+    assert answer.headers["Tus-Checksum-Algorithm"] == "sha256,sha1"
+    assert answer.headers["Tus-Max-Size"] == str(64 * 1024 * 1024)
+
+
+def test_health_needs_no_token_and_dates_the_answer(collector):
+    answer = httpx.get(collector.url + "/api/health")
+    assert answer.json()["status"] == "ok"
+    assert "expected_station_version" in answer.json()
+    assert answer.headers["Date"]
+
+
+def test_file_sent_in_chunks_is_stored_byte_exact(collector, tus_for, sitting):
+    tus = tus_for()
+    data = os.urandom(1_300_000)
+    location = tus.upload(data, chunk=300_000, path="recordings/0001-1.flac")
+    head = tus.head(location)
+    assert head.status_code == 200
+    assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == str(len(data))
+    assert head.headers["Cache-Control"] == "no-store"
+    assert collector.stored(sitting, "recordings/0001-1.flac").read_bytes() == data
+    assert not collector.spool_file(location).exists()
+
+
+def test_resume_from_the_servers_offset(collector, tus_for, sitting):
+    tus = tus_for()
+    data = os.urandom(500_000)
+    location = tus.create(data).headers["Location"]
+    assert tus.patch(location, 0, data[:200_000]).headers["Upload-Offset"] == "200000"
+    # The client lost track: it asks, and carries on from there.
+    offset = int(tus.head(location).headers["Upload-Offset"])
+    assert offset == 200_000
+    assert tus.patch(location, offset, data[offset:]).status_code == 204
+    assert collector.stored(sitting).read_bytes() == data
+
+
+def test_wrong_offset_is_409_and_changes_nothing(collector, tus_for):
+    tus = tus_for()
+    data = os.urandom(10_000)
+    location = tus.create(data).headers["Location"]
+    tus.patch(location, 0, data[:4000])
+    answer = tus.patch(location, 1000, data[1000:])
+    assert answer.status_code == 409
+    assert "续传" in answer.json()["message"] and "offset" in answer.json()["message"]
+    assert tus.head(location).headers["Upload-Offset"] == "4000"
+
+
+def test_chunk_with_bad_checksum_is_460_and_not_kept(collector, tus_for, sitting):
+    tus = tus_for()
+    data = os.urandom(100_000)
+    location = tus.create(data).headers["Location"]
+    tus.patch(location, 0, data[:50_000], checksum=data[:50_000])
+    answer = tus.patch(location, 50_000, data[50_000:], checksum=b"something else")
+    assert answer.status_code == 460
+    assert answer.json()["error"] == "checksum_mismatch"
+    assert tus.head(location).headers["Upload-Offset"] == "50000"
+    assert tus.patch(location, 50_000, data[50_000:], checksum=data[50_000:]).status_code == 204
+    assert collector.stored(sitting).read_bytes() == data
+
+
+def test_whole_file_hash_mismatch_discards_and_stores_nothing(collector, tus_for, sitting):
+    tus = tus_for()
+    data = os.urandom(70_000)
+    wrong = hashlib.sha256(b"the manifest said something else").hexdigest()
+    location = tus.create(data, sha256=wrong).headers["Location"]
+    tus.patch(location, 0, data[:35_000])
+    answer = tus.patch(location, 35_000, data[35_000:])
+    assert answer.status_code == 460
+    assert answer.headers["Upload-Discarded"] == "sha256-mismatch"
+    assert answer.json()["error"] == "sha256_mismatch"
+    assert answer.json()["message_zh"] and answer.json()["message_en"]
+    assert not collector.stored(sitting).exists()
+    assert tus.head(location).status_code in (404, 410)
+    # The client creates a new upload and sends the right file: now it is accepted.
+    assert tus.create(data).headers["Location"] != location
+    tus.upload(data)
+    assert collector.stored(sitting).read_bytes() == data
+
+
+def test_creation_is_idempotent_and_sending_again_is_a_no_op(collector, tus_for, sitting):
+    tus = tus_for()
+    data = os.urandom(40_000)
+    first = tus.create(data)
+    again = tus.create(data)
+    assert again.status_code == 201
+    assert again.headers["Location"] == first.headers["Location"]
+    tus.patch(first.headers["Location"], 0, data)
+    mtime = collector.stored(sitting).stat().st_mtime_ns
+    done = tus.create(data)
+    assert done.status_code == 201
+    assert done.headers["Location"] == first.headers["Location"]
+    assert done.headers["Upload-Offset"] == str(len(data))
+    assert collector.stored(sitting).stat().st_mtime_ns == mtime
+
+
+def test_different_content_for_a_stored_path_is_refused(collector, tus_for, sitting):
+    tus = tus_for()
+    data = os.urandom(1000)
+    tus.upload(data)
+    answer = tus.create(os.urandom(1000))
+    assert answer.status_code == 409
+    assert answer.json()["error"] == "path_taken"
+    assert collector.stored(sitting).read_bytes() == data
+
+
+def test_body_past_the_declared_length_is_refused(collector, tus_for):
+    tus = tus_for()
+    data = os.urandom(1000)
+    location = tus.create(data).headers["Location"]
+    answer = tus.patch(location, 0, data + b"extra")
+    assert answer.status_code == 400
+    assert tus.head(location).headers["Upload-Offset"] == "0"
+
+
+def test_empty_file_is_stored_at_creation(collector, tus_for, sitting):
+    tus = tus_for()
+    answer = tus.create(b"", path="notes.txt")
+    assert answer.status_code == 201
+    assert answer.headers["Upload-Offset"] == "0"
+    assert collector.stored(sitting, "notes.txt").read_bytes() == b""
+
+
+def test_termination_discards_an_unfinished_upload(collector, tus_for, sitting):
+    tus = tus_for()
+    data = os.urandom(5000)
+    location = tus.create(data).headers["Location"]
+    tus.patch(location, 0, data[:100])
+    assert tus.http.delete(location).status_code == 204
+    assert tus.head(location).status_code in (404, 410)
+    assert not collector.spool_file(location).exists()
+
+
+def test_a_stored_file_cannot_be_withdrawn(collector, tus_for, sitting):
+    tus = tus_for()
+    data = os.urandom(5000)
+    location = tus.upload(data)
+    answer = tus.http.delete(location)
+    assert answer.status_code == 409
+    assert collector.stored(sitting).read_bytes() == data
+
+
+def test_probe_counts_a_streamed_body(collector, tus_for):
+    tus = tus_for()
+    answer = tus.http.put("/api/probe", content=iter([b"x" * 65536] * 16))
+    assert answer.json() == {"bytes": 16 * 65536}

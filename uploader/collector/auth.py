@@ -1,0 +1,111 @@
+"""Station tokens, the district admin token and the dashboard session cookie.
+
+Only SHA-256 of a token is stored; for manifest signatures the collector keeps the key derived
+from the token (contract: sha256(b"qm-manifest-key:" + token)), never the token itself.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+
+import sqlite_utils
+from fastapi import Request
+
+from .messages import CollectorError
+from .storage import check_segment
+from .store import now_iso
+
+STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SESSION_COOKIE = "qm_collector_session"
+SESSION_SECONDS = 12 * 3600
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def manifest_key(token: str) -> bytes:
+    return hashlib.sha256(b"qm-manifest-key:" + token.encode("utf-8")).digest()
+
+
+def register_station(db: sqlite_utils.Database, station_id: str, school: str | None = None,
+                     room: str | None = None) -> str:
+    """Create the station, or give it a new token (the old one stops working); returns the token."""
+    if not STATION_ID.match(station_id) or not check_segment(station_id):
+        raise ValueError(f"站点编号“{station_id}”不合规：只能用字母、数字、_ . -，最长 64 个字符。 / "
+                         f"The station id '{station_id}' is not allowed: letters, digits, _ . - only, "
+                         f"at most 64 characters.")
+    token = new_token()
+    row = {"id": station_id, "token_sha256": token_sha256(token),
+           "manifest_key": manifest_key(token).hex(), "created_at": now_iso()}
+    existing = db["stations"].count_where("id = ?", [station_id])
+    with db.conn:
+        if existing:
+            update = {k: v for k, v in row.items() if k != "created_at"}
+            update.update({k: v for k, v in (("school", school), ("room", room)) if v is not None})
+            db["stations"].update(station_id, update)
+        else:
+            db["stations"].insert({**row, "school": school, "room": room})
+    return token
+
+
+def new_admin_token(db: sqlite_utils.Database) -> str:
+    """A fresh district admin token (only its hash is kept, so asking again replaces it)."""
+    token = new_token()
+    with db.conn:
+        db["settings"].upsert({"key": "admin_token_sha256", "value": token_sha256(token)}, pk="key")
+        db["sessions"].delete_where()  # sessions of the old token end with it
+    return token
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def station_for(db: sqlite_utils.Database, token: str | None) -> str:
+    """The station id of a token; 401 (before any body is read) when missing or unknown."""
+    if not token:
+        raise CollectorError(401, "token_missing", headers={"WWW-Authenticate": "Bearer"})
+    rows = list(db["stations"].rows_where("token_sha256 = ?", [token_sha256(token)],
+                                          select="id"))
+    if not rows:
+        raise CollectorError(401, "token_unknown", headers={"WWW-Authenticate": "Bearer"})
+    return rows[0]["id"]
+
+
+def is_admin_token(db: sqlite_utils.Database, token: str | None) -> bool:
+    if not token:
+        return False
+    rows = list(db["settings"].rows_where("key = 'admin_token_sha256'"))
+    return bool(rows) and hmac.compare_digest(rows[0]["value"], token_sha256(token))
+
+
+def new_session(db: sqlite_utils.Database) -> str:
+    session = secrets.token_urlsafe(32)
+    with db.conn:
+        db["sessions"].delete_where("expires_at < ?", [time.time()])
+        db["sessions"].insert({"id_sha256": token_sha256(session),
+                               "expires_at": time.time() + SESSION_SECONDS})
+    return session
+
+
+def is_admin(db: sqlite_utils.Database, request: Request) -> bool:
+    """The admin token as Bearer, or a live dashboard session cookie."""
+    if is_admin_token(db, bearer(request)):
+        return True
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return False
+    return db["sessions"].count_where("id_sha256 = ? AND expires_at > ?",
+                                      [token_sha256(cookie), time.time()]) > 0

@@ -1,0 +1,95 @@
+"""Plain functions behind `station collector serve | add-station | admin-token`.
+
+`python -m uploader.collector.cli` runs them too (the tests start the server that way).
+"""
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from pathlib import Path
+
+from .app import DEFAULT_MAX_UPLOAD_BYTES, create_app
+from .auth import new_admin_token, register_station
+from .store import open_db
+
+
+def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None,
+          tls_cert: str | None = None, tls_key: str | None = None,
+          max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, s3_endpoint_url: str | None = None,
+          expected_station_version: str | None = None, fd: int | None = None) -> None:
+    """Run the collector until interrupted. `fd`: an already-listening socket (tests)."""
+    import uvicorn
+
+    app = create_app(data_dir, storage=storage, max_upload_bytes=max_upload_bytes,
+                     s3_endpoint_url=s3_endpoint_url,
+                     expected_station_version=expected_station_version)
+    options = dict(log_level="info", access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+                   timeout_keep_alive=30)
+    if fd is not None:
+        # socket(fileno=) reads family and protocol from the fd; uvicorn's own fd= path labels it
+        # AF_UNIX, so asyncio would skip TCP_NODELAY and each request would wait out a delayed ACK.
+        sock = socket.socket(fileno=fd)
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+    else:
+        uvicorn.run(app, host=host, port=port, **options)
+
+
+def add_station(station_id: str, data_dir: str | Path, school: str | None = None,
+                room: str | None = None) -> str:
+    """Register a station (or give it a new token) and return the token; only its hash is kept."""
+    db = open_db(data_dir)
+    try:
+        return register_station(db, station_id, school=school, room=room)
+    finally:
+        db.conn.close()
+
+
+def admin_token(data_dir: str | Path) -> str:
+    """A new district admin token for the dashboard and GET /api/stations (replaces the old one)."""
+    db = open_db(data_dir)
+    try:
+        return new_admin_token(db)
+    finally:
+        db.conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m uploader.collector.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("serve")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8443)
+    run.add_argument("--fd", type=int)
+    run.add_argument("--data", required=True)
+    run.add_argument("--storage")
+    run.add_argument("--s3-endpoint-url")
+    run.add_argument("--max-upload-bytes", type=int, default=DEFAULT_MAX_UPLOAD_BYTES)
+    run.add_argument("--tls-cert")
+    run.add_argument("--tls-key")
+    run.add_argument("--expected-station-version")
+    add = sub.add_parser("add-station")
+    add.add_argument("station_id")
+    add.add_argument("--data", required=True)
+    add.add_argument("--school")
+    add.add_argument("--room")
+    admin = sub.add_parser("admin-token")
+    admin.add_argument("--data", required=True)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(args.host, args.port, args.data, args.storage, args.tls_cert, args.tls_key,
+              args.max_upload_bytes, args.s3_endpoint_url, args.expected_station_version,
+              fd=args.fd)
+    elif args.command == "add-station":
+        try:
+            print(add_station(args.station_id, args.data, args.school, args.room))
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    else:
+        print(admin_token(args.data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

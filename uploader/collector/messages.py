@@ -1,0 +1,125 @@
+"""The collector's i18n catalog: every message a user can see, Simplified Chinese first, then English.
+
+Error answers carry both (`message` = "中文 / English"); the dashboard picks one by `?lang=`.
+"""
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+
+ERRORS: dict[str, tuple[str, str]] = {
+    "token_missing": ("请求缺少令牌。请在站点配置 [upload] token 中填写 add-station 给出的令牌。",
+                      "The request carries no token. Put the token from add-station in the station's [upload] token."),
+    "token_unknown": ("令牌无效或已被替换。请向区县信息中心重新领取本站点的令牌。",
+                      "The token is not valid or was replaced. Ask the district information center for this station's token."),
+    "admin_required": ("需要区县管理令牌。请用 admin-token 给出的令牌登录。",
+                       "The district admin token is needed. Log in with the token from admin-token."),
+    "wrong_station": ("此令牌属于另一个站点，不能访问该站点的数据。请检查站点编号和令牌是否配对。",
+                      "This token belongs to another station and cannot touch this station's data. Check that station id and token match."),
+    "tus_version": ("客户端的 tus 协议版本不受支持（需要 1.0.0）。请更新站点软件。",
+                    "The client's tus version is not supported (1.0.0 is needed). Update the station software."),
+    "bad_length": ("Upload-Length 缺失或不是非负整数。请更新站点软件后重试。",
+                   "Upload-Length is missing or not a non-negative integer. Update the station software and retry."),
+    "too_large": ("文件大小 {length} 字节超过汇集服务器上限 {limit} 字节，未接收。请联系区县信息中心调整上限。",
+                  "The file of {length} bytes is over the collector's limit of {limit} bytes and was not accepted. Ask the district information center to raise the limit."),
+    "bad_metadata": ("上传元数据有误：{detail}。请更新站点软件后重试。",
+                     "The upload metadata is wrong: {detail}. Update the station software and retry."),
+    "bad_path": ("文件路径“{path}”不合规（不能是绝对路径，不能含 ..、反斜杠、空段或 Windows 不允许的文件名）。未接收任何数据。",
+                 "The file path '{path}' is not allowed (no absolute path, '..', backslash, empty segment or name Windows forbids). Nothing was stored."),
+    "path_taken": ("该场次下“{path}”已存有内容不同的文件，已封存的数据不会被覆盖。请联系区县信息中心。",
+                   "A different file is already stored as '{path}' in this sitting; sealed data is never overwritten. Contact the district information center."),
+    "not_found": ("没有这个上传（可能已被丢弃）。请重新创建上传。",
+                  "There is no such upload (it may have been discarded). Create the upload again."),
+    "gone": ("这个上传已被丢弃。请重新创建上传并重新发送文件。",
+             "This upload was discarded. Create a new upload and send the file again."),
+    "bad_content_type": ("PATCH 的 Content-Type 必须是 application/offset+octet-stream。请更新站点软件。",
+                         "A PATCH must have Content-Type application/offset+octet-stream. Update the station software."),
+    "offset_mismatch": ("续传位置不一致：服务器已有 {offset} 字节，请求从 {claimed} 开始。请先查询进度（HEAD）再续传。",
+                        "The resume offset does not match: the server has {offset} bytes, the request starts at {claimed}. Ask for the offset (HEAD) and resume from there."),
+    "busy": ("这个上传正在被另一个请求写入。请稍后查询进度再续传。",
+             "Another request is writing this upload. Ask for the offset a little later and resume."),
+    "past_length": ("发送的数据超过了文件声明的长度，这一段未保存。请查询进度后重发。",
+                    "More data was sent than the file's declared length; this chunk was not kept. Ask for the offset and resend."),
+    "bad_checksum_header": ("Upload-Checksum 格式不对或算法不支持（支持 sha256、sha1）。",
+                            "Upload-Checksum is malformed or its algorithm is not supported (sha256, sha1 are)."),
+    "checksum_mismatch": ("这一段数据的校验和不符，已丢弃这一段，进度不变。请重发这一段。",
+                          "This chunk's checksum does not match; the chunk was dropped and the offset is unchanged. Send the chunk again."),
+    "sha256_mismatch": ("文件传完后 SHA-256 与清单不符，已丢弃，未作为有效数据保存。请重新创建上传并重新发送文件。",
+                        "The finished file's SHA-256 does not match the manifest; it was discarded and not stored as good. Create a new upload and send the file again."),
+    "disk_full": ("汇集服务器磁盘空间不足，这一段未保存，已收数据不受影响。请联系区县信息中心清理磁盘后重试。",
+                  "The collector's disk is full; this chunk was not kept and data already received is safe. Ask the district information center to free disk space, then retry."),
+    "storage_failed": ("文件已收齐但写入存储失败，暂未标记为完成。稍后重试将再次保存。",
+                       "The file arrived but saving it to storage failed; it is not marked done. Retrying later saves it again."),
+    "already_stored": ("该文件已校验并保存，不能撤回。",
+                       "This file was verified and stored; it cannot be withdrawn."),
+    "bad_json": ("请求内容不是有效的 JSON 对象：{detail}。",
+                 "The request body is not a valid JSON object: {detail}."),
+    "bad_precheck": ("设备检查结果格式不对：{detail}。请更新站点软件。",
+                     "The pre-check result is malformed: {detail}. Update the station software."),
+    "login_failed": ("管理令牌不正确，请重新输入。",
+                     "The admin token is not correct; enter it again."),
+}
+
+
+def message(code: str, **fields) -> tuple[str, str]:
+    zh, en = ERRORS[code]
+    return zh.format(**fields), en.format(**fields)
+
+
+class CollectorError(Exception):
+    """An answer to the client that is an error: status, code from the catalog, extra headers."""
+
+    def __init__(self, status: int, code: str, headers: dict[str, str] | None = None,
+                 extra: dict | None = None, **fields):
+        super().__init__(code)
+        self.status, self.code = status, code
+        self.headers = headers or {}
+        self.extra = extra or {}
+        self.fields = fields
+
+    def body_fields(self) -> dict[str, str]:
+        zh, en = message(self.code, **self.fields)
+        return {"message": f"{zh} / {en}", "message_zh": zh, "message_en": en}
+
+    def response(self) -> JSONResponse:
+        body = {"error": self.code, **self.body_fields(), **self.extra}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+# Dashboard text: key -> (zh, en).
+UI: dict[str, tuple[str, str]] = {
+    "title": ("区县汇集看板", "District collector dashboard"),
+    "login_title": ("登录区县汇集看板", "Log in to the district dashboard"),
+    "login_prompt": ("请输入区县管理令牌（由 station collector admin-token 给出）。",
+                     "Enter the district admin token (from station collector admin-token)."),
+    "login_button": ("登录", "Log in"),
+    "filter": ("筛选", "Filter"),
+    "filter_hint": ("按学校、考场、站点或封签筛选", "Filter by school, room, station or seal"),
+    "refreshed": ("最后刷新", "Last refreshed"),
+    "refresh_failed": ("刷新失败，将自动重试", "Refresh failed; retrying by itself"),
+    "station": ("站点", "Station"),
+    "school": ("学校", "School"),
+    "room": ("考场", "Room"),
+    "heartbeat": ("最近心跳", "Last heartbeat"),
+    "precheck": ("最近设备检查", "Last pre-check"),
+    "failing": ("未通过项", "Failing checks"),
+    "sittings": ("已封场次", "Sittings closed"),
+    "files": ("文件（已到/应到）", "Files (arrived/listed)"),
+    "bytes": ("字节（已到/应到）", "Bytes (arrived/listed)"),
+    "seals": ("电子封签", "Seal codes"),
+    "never": ("从未", "never"),
+    "pass": ("通过", "pass"),
+    "warn": ("警告", "warn"),
+    "fail": ("未通过", "fail"),
+    "none": ("无", "none"),
+    "complete": ("已收齐", "complete"),
+    "incomplete": ("未收齐", "incomplete"),
+    "bad_signature": ("签名无效", "bad signature"),
+    "lang_switch": ("English", "中文"),
+    "no_stations": ("还没有站点。请用 station collector add-station 添加。",
+                    "No stations yet. Add them with station collector add-station."),
+}
+
+
+def ui(lang: str) -> dict[str, str]:
+    index = 1 if lang == "en" else 0
+    return {key: pair[index] for key, pair in UI.items()}

@@ -1,0 +1,34 @@
+"""The collector's own tables. Version N = the first N migrations applied; never edit a released one."""
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlite_utils
+
+
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["stations"].create({"id": str, "token_sha256": str, "manifest_key": str, "school": str,
+                           "room": str, "created_at": str}, pk="id", not_null={"token_sha256"})
+    db["stations"].create_index(["token_sha256"], unique=True)
+    # Admin token hash and other single values.
+    db["settings"].create({"key": str, "value": str}, pk="key")
+    # Dashboard login sessions, stored as SHA-256 of the cookie value.
+    db["sessions"].create({"id_sha256": str, "expires_at": float}, pk="id_sha256")
+    db["uploads"].create({"id": str, "station": str, "sitting": str, "path": str, "sha256": str,
+                          "length": int, "offset": int, "state": str, "created_at": str,
+                          "finished_at": str}, pk="id")
+    db["uploads"].create_index(["station", "sitting", "path"])
+    db["sittings"].create({"station": str, "sitting": str, "kind": str, "item": str,
+                           "opened_at": str, "closed_at": str, "sealed_at": str,
+                           "seal_code": str, "manifest_sha256": str, "signature_ok": int,
+                           "files_json": str, "files_total": int, "bytes_total": int,
+                           "complete": int, "received_at": str, "completed_at": str},
+                          pk=("station", "sitting"))
+    db["heartbeats"].create({"station": str, "received_at": str, "at": str, "version": str,
+                             "sittings_open": int, "body": str}, pk="station")
+    db["prechecks"].create({"id": int, "station": str, "received_at": str, "overall": str,
+                            "failing": str, "body": str}, pk="id")
+    db["prechecks"].create_index(["station"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial]

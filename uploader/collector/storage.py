@@ -1,0 +1,139 @@
+"""Where verified files end up: a small Storage interface, local files or S3-compatible storage.
+
+Keys are `<station>/<sitting>/<path>` made only of checked segments (see `safe_key`); in-progress
+data never lives here, it stays in the spool on local disk until its SHA-256 is verified.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+
+# Device names Windows opens instead of a file, whatever the extension (collectors may run there).
+WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                   *(f"LPT{i}" for i in range(1, 10))}
+
+
+def check_segment(segment: str) -> bool:
+    """One path segment a client may name: no separators, no climbing, nothing Windows rejects."""
+    return (bool(segment) and segment not in (".", "..")
+            and not any(ch in segment for ch in '/\\:*?"<>|') and min(map(ord, segment)) >= 32
+            and not segment.endswith((".", " "))
+            and segment.split(".")[0].upper() not in WINDOWS_DEVICES
+            and len(segment.encode("utf-8")) <= 200)
+
+
+def check_relative_path(path: str) -> bool:
+    return (0 < len(path) <= 1000 and not path.startswith("/")
+            and all(check_segment(part) for part in path.split("/")))
+
+
+def safe_key(station: str, sitting: str, path: str) -> str:
+    if not (check_segment(station) and check_segment(sitting) and check_relative_path(path)):
+        raise ValueError(f"unsafe storage key: {station!r}/{sitting!r}/{path!r}")
+    return f"{station}/{sitting}/{path}"
+
+
+class Storage(Protocol):
+    url: str
+
+    def put(self, local_file: Path, key: str) -> None:
+        """Take ownership of `local_file` (already verified) and keep it under `key`, durably."""
+
+    def exists(self, key: str) -> bool: ...
+
+
+def fsync_dir(directory: Path) -> None:
+    # Directories cannot be opened for fsync on Windows; NTFS journals the rename itself.
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStorage:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.url = f"file:{self.root}"
+
+    def path_of(self, key: str) -> Path:
+        target = (self.root / key).resolve()
+        # Belt and braces after safe_key: never write outside the root.
+        if not target.is_relative_to(self.root):
+            raise ValueError(f"key escapes the storage root: {key!r}")
+        return target
+
+    def put(self, local_file: Path, key: str) -> None:
+        target = self.path_of(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(local_file, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:  # the root is on another file system
+                raise
+            tmp = target.with_name(target.name + ".incoming")
+            shutil.copyfile(local_file, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+            os.unlink(local_file)
+        fsync_dir(target.parent)
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+
+class S3Storage:
+    """S3-compatible object storage via boto3; `endpoint_url` points at MinIO, Ceph, moto …"""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
+                 client=None):
+        import boto3  # lazy: only districts that use S3 need boto3
+
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.client = client or boto3.client("s3", endpoint_url=endpoint_url)
+        self.url = f"s3://{bucket}/{self.prefix}"
+
+    def object_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, local_file: Path, key: str) -> None:
+        # upload_file switches to multipart for big files and streams from disk.
+        self.client.upload_file(str(local_file), self.bucket, self.object_key(key))
+        os.unlink(local_file)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+
+def open_storage(url: str | None, data_dir: str | Path,
+                 s3_endpoint_url: str | None = None) -> LocalStorage | S3Storage:
+    """`None` → `<data_dir>/files`; `file:DIR`; `s3://BUCKET/PREFIX` (endpoint from config or
+    boto3's own AWS_ENDPOINT_URL)."""
+    if not url:
+        return LocalStorage(Path(data_dir) / "files")
+    if url.startswith("file:"):
+        return LocalStorage(url[len("file:"):])
+    if url.startswith("s3://"):
+        parsed = urlparse(url)
+        if not parsed.netloc:
+            raise ValueError(f"存储地址缺少桶名：{url} / The storage URL names no bucket: {url}")
+        return S3Storage(parsed.netloc, parsed.path, endpoint_url=s3_endpoint_url)
+    raise ValueError(f"不支持的存储地址：{url}（应为 file:目录 或 s3://桶/前缀） / "
+                     f"Unsupported storage URL: {url} (use file:DIR or s3://BUCKET/PREFIX)")
