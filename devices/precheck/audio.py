@@ -1,0 +1,568 @@
+"""Audio pre-checks: the headset's earphones, microphone, the path between them, and rates.
+
+Four checks, each ``check(ctx) -> CheckResult`` (see ``check.py``); the runner gives each a
+timeout, and every device call in here is bounded as well (``devices.audio.with_timeout``).
+
+``ctx`` keys read here (all optional):
+
+=======================  =======  ==========================================================
+``audio_input``          ""       substring of the microphone's name; "" = system default
+``audio_output``         ""       substring of the earphones' name; "" = system default
+``interactive``          False    ask the operator (``prompt``) to listen and to speak
+``prompt``               None     ``prompt(text) -> str``: shows ``text``, returns the
+                                  operator's answer once they are ready (e.g. ``input``)
+``loopback_expected``    False    a loopback cable or virtual device is fitted: not finding
+                                  the test signal is then a failure, not a skip
+``input_seconds``        3.0      length of the microphone recording
+``speech_seconds``       5.0      length of the interactive speech recording
+``noise_floor_warn_dbfs`` -40     a louder noise floor is a warning (noisy room, hum)
+``speech_peak_min_dbfs`` -30      interactive speech test: pass thresholds
+``speech_peak_max_dbfs`` -3
+``speech_snr_min_db``    20
+=======================  =======  ==========================================================
+
+The input check leaves the noise floor it measured in ``ctx["audio_noise_floor_dbfs"]``
+for the speech test; the loopback check measures its own from its lead-in, so the order
+the runner picks does not matter.
+
+The analysis functions (``analyse_input``, ``find_test_signal``, ``analyse_speech``,
+``level_envelope``, ``spectrum``) are pure: samples in, numbers out, tested without a device.
+Levels are dBFS with the AES17 convention (a full-scale sine is 0 dBFS, so a sine of peak
+0.1 is -20 dBFS); silence is reported as ``SILENCE_DBFS`` rather than -inf, which JSON lacks.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from devices import audio
+from devices.precheck.check import CheckResult
+
+SILENCE_DBFS = -120.0
+TONE_HZ = 1000.0
+TONE_DBFS = -20.0
+TONE_SECONDS = 0.6
+# Short and in the telephone band: a headset passes it, and PulseAudio's loopback (which
+# resamples a little to track clock drift) does not smear it; a 0.4 s sweep to 6 kHz lost up
+# to half its correlation that way.
+CHIRP_SECONDS = 0.15
+CHIRP_HZ = (300.0, 3000.0)
+LEAD_IN_SECONDS = 0.25      # silence before the chirp: the loopback's own noise floor
+MAX_LATENCY_SECONDS = 0.6   # how long after the chirp we keep listening for it
+SPEECH_SECONDS = 5.0
+FRAME_SECONDS = 0.05        # level frames for noise floor and speech
+
+DEFAULTS: dict[str, Any] = {
+    "audio_input": "",
+    "audio_output": "",
+    "interactive": False,
+    "prompt": None,
+    "loopback_expected": False,
+    "input_seconds": 3.0,
+    "speech_seconds": SPEECH_SECONDS,
+    "noise_floor_warn_dbfs": -40.0,
+    "speech_peak_min_dbfs": -30.0,
+    "speech_peak_max_dbfs": -3.0,
+    "speech_snr_min_db": 20.0,
+}
+
+
+def _opt(ctx: dict, key: str) -> Any:
+    value = ctx.get(key)
+    return DEFAULTS[key] if value is None else value
+
+
+# ---------------------------------------------------------------- pure analysis
+
+def dbfs(value: float) -> float:
+    """An amplitude (RMS or peak, full scale 1.0) in dBFS, floored at SILENCE_DBFS."""
+    if value <= 0 or not np.isfinite(value):
+        return SILENCE_DBFS
+    return max(SILENCE_DBFS, round(20 * float(np.log10(value)), 2))
+
+
+def rms_dbfs(x: np.ndarray) -> float:
+    """RMS level, AES17: +3 dB so a full-scale sine reads 0 dBFS."""
+    if len(x) == 0:
+        return SILENCE_DBFS
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return dbfs(rms * np.sqrt(2))
+
+
+def frame_levels(x: np.ndarray, rate: int, seconds: float = FRAME_SECONDS) -> np.ndarray:
+    """RMS level of consecutive frames, dBFS (AES17)."""
+    n = max(1, int(rate * seconds))
+    count = len(x) // n
+    if count == 0:
+        return np.array([rms_dbfs(x)])
+    frames = np.asarray(x[:count * n], dtype=np.float64).reshape(count, n)
+    rms = np.sqrt(np.mean(frames ** 2, axis=1)) * np.sqrt(2)
+    with np.errstate(divide="ignore"):
+        levels = 20 * np.log10(rms)
+    return np.maximum(np.nan_to_num(levels, neginf=SILENCE_DBFS), SILENCE_DBFS)
+
+
+def noise_floor_dbfs(x: np.ndarray, rate: int) -> float:
+    """The level of the quiet parts: 10th percentile of the frame levels (ignores a cough)."""
+    return round(float(np.percentile(frame_levels(x, rate), 10)), 2)
+
+
+def level_envelope(x: np.ndarray, rate: int, points: int = 100) -> list[float]:
+    """About ``points`` RMS levels (dBFS) across the recording: the report's level strip."""
+    if len(x) == 0:
+        return []
+    chunks = np.array_split(np.asarray(x, dtype=np.float64), min(points, len(x)))
+    return [rms_dbfs(c) for c in chunks]
+
+
+def spectrum(x: np.ndarray, rate: int, bins: int = 128, fmin: float = 20.0) -> dict[str, list[float]]:
+    """Band levels in ``bins`` log-spaced bands from ``fmin`` to Nyquist (dBFS, AES17).
+
+    Each band's power is Welch's density (scipy) integrated over the band, as a real-time
+    analyser shows it: a tone reads its own level in the band that holds it. Narrow low
+    bands that hold no FFT line take the density at their centre, so the picture has no holes.
+    """
+    from scipy.signal import welch  # scipy comes with librosa; lazy, like every heavy import
+
+    if len(x) < 256:
+        return {"freq_hz": [], "db": []}
+    freqs, psd = welch(np.asarray(x, dtype=np.float64), fs=rate, nperseg=min(8192, len(x)))
+    step = freqs[1] - freqs[0]
+    edges = np.geomspace(fmin, rate / 2, bins + 1)
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    power = np.interp(centres, freqs, psd) * np.diff(edges)
+    index = np.searchsorted(freqs, edges)
+    for i in range(bins):
+        lo, hi = index[i], index[i + 1]
+        if hi > lo:
+            power[i] = psd[lo:hi].sum() * step
+    with np.errstate(divide="ignore"):
+        db = 10 * np.log10(power * 2)  # *2: a full-scale sine reads 0 dBFS
+    db = np.maximum(np.nan_to_num(db, nan=SILENCE_DBFS, neginf=SILENCE_DBFS), SILENCE_DBFS)
+    return {"freq_hz": [round(float(f), 1) for f in centres], "db": [round(float(d), 1) for d in db]}
+
+
+def analyse_input(x: np.ndarray, rate: int, noise_warn_dbfs: float = -40.0) -> dict[str, Any]:
+    """What a few seconds of a quiet microphone say about it.
+
+    ``verdict`` is ``zeros`` (every sample exactly 0: muted, or blocked by the operating
+    system's privacy setting; a live microphone always has some noise), ``constant`` (the
+    signal does not move: a stuck converter or a DC-only input), ``noisy`` (noise floor above
+    ``noise_warn_dbfs``), ``clipped`` (full scale reached while nobody spoke) or ``ok``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    nonzero = int(np.count_nonzero(x))
+    out: dict[str, Any] = {
+        "seconds": round(len(x) / rate, 3),
+        "samples": int(len(x)),
+        "zero_ratio": round(1 - nonzero / len(x), 4) if len(x) else 1.0,
+        "peak_dbfs": dbfs(float(np.max(np.abs(x)))) if len(x) else SILENCE_DBFS,
+        "rms_dbfs": rms_dbfs(x),
+        "dc_offset": round(float(np.mean(x)), 5) if len(x) else 0.0,
+        "std": float(np.std(x)) if len(x) else 0.0,
+        "noise_floor_dbfs": noise_floor_dbfs(x, rate) if len(x) else SILENCE_DBFS,
+    }
+    if len(x) == 0 or nonzero == 0:
+        out["verdict"] = "zeros"
+    # Below one 16-bit step of movement: nothing a microphone would produce.
+    elif out["std"] < 1 / 32768:
+        out["verdict"] = "constant"
+    elif out["peak_dbfs"] >= -0.1:
+        out["verdict"] = "clipped"
+    elif out["noise_floor_dbfs"] > noise_warn_dbfs:
+        out["verdict"] = "noisy"
+    else:
+        out["verdict"] = "ok"
+    return out
+
+
+def tone(freq: float, seconds: float, rate: int, level_dbfs: float = TONE_DBFS) -> np.ndarray:
+    """A sine with 10 ms raised-cosine fades (no clicks), peak at ``level_dbfs``."""
+    t = np.arange(int(seconds * rate)) / rate
+    y = 10 ** (level_dbfs / 20) * np.sin(2 * np.pi * freq * t)
+    return _fade(y, rate).astype(np.float32)
+
+
+def chirp(seconds: float, rate: int, f0: float = CHIRP_HZ[0], f1: float = CHIRP_HZ[1],
+          level_dbfs: float = TONE_DBFS) -> np.ndarray:
+    """A logarithmic sweep: one sharp correlation peak, and it survives a headset's band."""
+    from scipy.signal import chirp as sweep
+
+    t = np.arange(int(seconds * rate)) / rate
+    y = 10 ** (level_dbfs / 20) * sweep(t, f0, seconds, f1, method="logarithmic")
+    return _fade(y, rate).astype(np.float32)
+
+
+def _fade(y: np.ndarray, rate: int, seconds: float = 0.01) -> np.ndarray:
+    n = min(int(rate * seconds), len(y) // 2)
+    if n:
+        ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n))
+        y[:n] *= ramp
+        y[-n:] *= ramp[::-1]
+    return y
+
+
+def find_test_signal(recorded: np.ndarray, reference: np.ndarray, rate: int, offset: int,
+                     min_correlation: float = 0.5) -> dict[str, Any]:
+    """Find ``reference`` (played from sample ``offset``) in ``recorded`` by cross-correlation.
+
+    Returns ``found``, the normalised correlation at the best lag (1.0 = an exact, scaled
+    copy), the round-trip ``latency_ms`` (best lag minus ``offset``), and the level of the
+    copy found and its ``gain_db`` against what was played.
+    """
+    from scipy.signal import correlate
+
+    rec = np.asarray(recorded, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    out: dict[str, Any] = {"found": False, "correlation": 0.0, "latency_ms": None,
+                           "level_dbfs": None, "gain_db": None}
+    if len(rec) < len(ref) or not np.any(rec) or not np.any(ref):
+        return out
+    corr = correlate(rec, ref, mode="valid", method="fft")
+    # Energy of each window of the recording, so the score is a true correlation coefficient
+    # (running sum: np.convolve with a window this long is quadratic and takes seconds).
+    cumulative = np.concatenate([[0.0], np.cumsum(rec ** 2)])
+    energy = cumulative[len(ref):] - cumulative[:-len(ref)]
+    score = np.abs(corr) / np.sqrt(np.maximum(energy, 1e-20) * np.sum(ref ** 2))
+    lag = int(np.argmax(score))
+    best = float(score[lag])
+    out["correlation"] = round(best, 3)
+    if best < min_correlation:
+        return out
+    copy = rec[lag:lag + len(ref)]
+    out.update(found=True, latency_ms=round((lag - offset) * 1000 / rate, 1),
+               level_dbfs=rms_dbfs(copy), gain_db=round(rms_dbfs(copy) - rms_dbfs(ref), 1))
+    return out
+
+
+def analyse_speech(x: np.ndarray, rate: int, noise_dbfs: float, peak_min: float = -30.0,
+                   peak_max: float = -3.0, snr_min: float = 20.0) -> dict[str, Any]:
+    """Speech level and signal-to-noise against the noise floor measured before it.
+
+    The speech level is the mean of the loudest fifth of the 50 ms frames: the syllables,
+    not the pauses between them. Problems come back as reason codes with bilingual words.
+    """
+    levels = frame_levels(np.asarray(x, dtype=np.float64), rate)
+    loud = np.sort(levels)[-max(1, len(levels) // 5):]
+    speech = round(float(np.mean(loud)), 2)
+    peak = dbfs(float(np.max(np.abs(x)))) if len(x) else SILENCE_DBFS
+    snr = round(speech - noise_dbfs, 1)
+    reasons = []
+    if peak < peak_min:
+        reasons.append({"code": "too_quiet",
+                        "zh": f"说话声太小（峰值 {peak:.0f} dBFS，应不低于 {peak_min:.0f}）",
+                        "en": f"speech too quiet (peak {peak:.0f} dBFS, should be at least {peak_min:.0f})"})
+    if peak > peak_max:
+        reasons.append({"code": "too_loud",
+                        "zh": f"说话声太大或削波（峰值 {peak:.1f} dBFS，应不高于 {peak_max:.0f}）",
+                        "en": f"speech too loud or clipped (peak {peak:.1f} dBFS, should be at most {peak_max:.0f})"})
+    if snr < snr_min:
+        reasons.append({"code": "low_snr",
+                        "zh": f"信噪比太低（{snr:.0f} dB，应不低于 {snr_min:.0f} dB）",
+                        "en": f"signal-to-noise too low ({snr:.0f} dB, should be at least {snr_min:.0f} dB)"})
+    return {"peak_dbfs": peak, "speech_dbfs": speech, "noise_floor_dbfs": noise_dbfs,
+            "snr_db": snr, "thresholds": {"peak_min_dbfs": peak_min, "peak_max_dbfs": peak_max,
+                                          "snr_min_db": snr_min},
+            "reasons": reasons, "ok": not reasons}
+
+
+# ---------------------------------------------------------------- device plumbing
+
+def _device_fault(check_id: str):
+    """Turn any device fault raised inside a check into a ``fail`` with the reason and fix."""
+    def wrap(fn: Callable[[dict], CheckResult]) -> Callable[[dict], CheckResult]:
+        @functools.wraps(fn)
+        def run(ctx: dict) -> CheckResult:
+            started = time.monotonic()
+            try:
+                result = fn(ctx)
+            except audio.AudioDeviceError as exc:
+                result = CheckResult(check_id, "fail", exc.zh, exc.en,
+                                     {"error": exc.code}, exc.fix_zh, exc.fix_en)
+            except Exception as exc:  # PortAudioError escaping a call we did not wrap
+                if type(exc).__name__ != "PortAudioError":
+                    raise
+                err = audio.not_found("input" if "input" in check_id else "output",
+                                       audio.portaudio_message(exc))
+                result = CheckResult(check_id, "fail", err.zh, err.en,
+                                     {"error": "portaudio"}, err.fix_zh, err.fix_en)
+            result.details.setdefault("elapsed_s", round(time.monotonic() - started, 2))
+            return result
+        return run
+    return wrap
+
+
+def _bounded(fn: Callable[[], Any], what_zh: str, what_en: str) -> Any:
+    return audio.with_timeout(fn, audio.OPEN_TIMEOUT_S, what_zh, what_en)
+
+
+def _device(ctx: dict, kind: audio.Kind) -> dict[str, Any]:
+    """The configured device's description (AudioDeviceError if it is not there)."""
+    substring = _opt(ctx, f"audio_{kind}")
+    index = _bounded(lambda: audio.find_device(substring, kind), "查找设备", "looking for the device")
+    info = _bounded(lambda: audio.device_info(index), "查找设备", "looking for the device")
+    return {"index": index, "name": info["name"], "host_api": info["host_api"],
+            "configured": substring, "channels": info[f"max_{kind}_channels"]}
+
+
+def _rate(device: int, kind: audio.Kind) -> int:
+    return _bounded(lambda: audio.choose_rate(device, kind), "检查采样率", "checking sample rates")
+
+
+def _ask(ctx: dict, text: str) -> str:
+    prompt = ctx.get("prompt")
+    return str(prompt(text) or "") if prompt else ""
+
+
+# ---------------------------------------------------------------- the checks
+
+@_device_fault("audio.output")
+def check_output(ctx: dict) -> CheckResult:
+    """The earphones open at 48 kHz (else 44.1 kHz) and play a 1 kHz tone at -20 dBFS."""
+    dev = _device(ctx, "output")
+    rate = _rate(dev["index"], "output")
+    channels = 2 if dev["channels"] >= 2 else 1  # both ears
+    # Silence first: drivers often glitch once while starting (PulseAudio's ALSA plugin
+    # always does), and only a break inside the tone is something the student would hear.
+    lead = int(LEAD_IN_SECONDS * rate)
+    signal = np.concatenate([np.zeros(lead, np.float32), tone(TONE_HZ, TONE_SECONDS, rate)])
+    stats = audio.play(signal, rate, dev["index"], channels)
+    breaks = sum(1 for pos in stats.underflow_at if pos > lead)
+    details = {"device": dev, "samplerate": rate, "channels": channels, "tone_hz": TONE_HZ,
+               "tone_dbfs": TONE_DBFS, "tone_seconds": TONE_SECONDS,
+               "underflows": stats.output_underflows, "underflows_in_tone": breaks}
+    if ctx.get("interactive") and ctx.get("prompt"):
+        answer = _ask(ctx, "刚才耳机里有没有听到“嘟”的一声？听到请输入 y，没听到输入 n。 / "
+                           "Did you hear a beep in the earphones? Type y if you did, n if not.")
+        details["operator_heard"] = answer.strip().lower()[:1] in ("y", "是", "")
+        if not details["operator_heard"]:
+            return CheckResult("audio.output", "fail", "操作员没有听到耳机里的提示音",
+                               "The operator did not hear the test tone in the earphones", details,
+                               "请检查耳机插头是否插在正确的插孔、音量是否调到静音，然后重新检查。",
+                               "Check that the headset plug is in the right socket and the volume "
+                               "is not muted, then run the check again.")
+    if breaks:
+        return CheckResult("audio.output", "warn",
+                           f"耳机能放音，但提示音中断了 {breaks} 次",
+                           f"The earphones play, but the tone broke up {breaks} time(s)",
+                           details, "请关闭其他正在使用声音或占用电脑的程序，然后重新检查。",
+                           "Close other programs that use sound or keep the computer busy, then "
+                           "run the check again.")
+    return CheckResult("audio.output", "pass",
+                       f"耳机放音正常（{dev['name']}，{rate} Hz，1 kHz 提示音）",
+                       f"Earphones play normally ({dev['name']}, {rate} Hz, 1 kHz tone)", details)
+
+
+_INPUT_FAIL = {
+    "zeros": ("麦克风没有任何声音（全部为数字零）：麦克风被静音，或被系统的隐私设置禁止使用",
+              "The microphone gives no sound at all (exact digital zeros): it is muted, or the "
+              "operating system's privacy setting blocks it",
+              "请打开麦克风的静音开关；在 Windows“设置 → 隐私 → 麦克风”中允许应用访问麦克风；"
+              "在声音设置中取消麦克风静音，然后重新检查。",
+              "Switch the headset's mute off; in Windows Settings → Privacy → Microphone allow apps "
+              "to use the microphone; unmute the microphone in the sound settings, then run the "
+              "check again."),
+    "constant": ("麦克风信号卡在一个固定值不变，设备工作不正常",
+                 "The microphone signal is stuck at one constant value: the device is not working",
+                 "请拔下耳机重新插好；仍不正常请换一副耳机，然后重新检查。",
+                 "Unplug the headset and plug it in again; if it stays stuck, use another headset, "
+                 "then run the check again."),
+}
+
+
+@_device_fault("audio.input")
+def check_input(ctx: dict) -> CheckResult:
+    """The microphone opens and records; the noise floor is measured; zeros and stuck fail."""
+    dev = _device(ctx, "input")
+    rate = _rate(dev["index"], "input")
+    seconds = float(_opt(ctx, "input_seconds"))
+    x = audio.record(seconds, rate, dev["index"])
+    found = analyse_input(x, rate, float(_opt(ctx, "noise_floor_warn_dbfs")))
+    if found["verdict"] not in _INPUT_FAIL:  # a dead microphone's "floor" would flatter the SNR
+        ctx["audio_noise_floor_dbfs"] = found["noise_floor_dbfs"]
+    details = {"device": dev, "samplerate": rate, **found,
+               "envelope_dbfs": level_envelope(x, rate), "spectrum": spectrum(x, rate)}
+    verdict = found["verdict"]
+    if verdict in _INPUT_FAIL:
+        zh, en, fix_zh, fix_en = _INPUT_FAIL[verdict]
+        return CheckResult("audio.input", "fail", zh, en, details, fix_zh, fix_en)
+    if verdict == "noisy":
+        return CheckResult("audio.input", "warn",
+                           f"麦克风能录音，但环境噪声偏大（{found['noise_floor_dbfs']:.0f} dBFS）",
+                           f"The microphone records, but the background noise is high "
+                           f"({found['noise_floor_dbfs']:.0f} dBFS)", details,
+                           "请关窗、关风扇，远离电源和音箱；若噪声仍大，请降低麦克风增益后重新检查。",
+                           "Close windows, switch fans off, keep away from power supplies and "
+                           "speakers; if it stays noisy, lower the microphone gain and check again.")
+    if verdict == "clipped":
+        return CheckResult("audio.input", "warn", "安静时麦克风信号也达到满幅（削波）",
+                           "The microphone reaches full scale even in silence (clipping)", details,
+                           "请在声音设置中降低麦克风音量（增益），然后重新检查。",
+                           "Lower the microphone volume (gain) in the sound settings, then run "
+                           "the check again.")
+    return CheckResult("audio.input", "pass",
+                       f"麦克风录音正常（{dev['name']}，{rate} Hz，本底噪声 {found['noise_floor_dbfs']:.0f} dBFS）",
+                       f"Microphone records normally ({dev['name']}, {rate} Hz, noise floor "
+                       f"{found['noise_floor_dbfs']:.0f} dBFS)", details)
+
+
+@_device_fault("audio.loopback")
+def check_loopback(ctx: dict) -> CheckResult:
+    """Earphones to microphone: a played chirp found again (latency, level); or speech.
+
+    Without a loopback the chirp cannot come back: that is the normal state of a real
+    headset, so the check says ``skip`` with how to test the microphone instead (speech in
+    ``--interactive``), unless ``loopback_expected`` says a cable or virtual device is fitted.
+    """
+    if ctx.get("interactive") and ctx.get("prompt"):
+        return _speech_test(ctx)
+    dev_in, dev_out = _device(ctx, "input"), _device(ctx, "output")
+    rate = _bounded(lambda: _common_rate(dev_in["index"], dev_out["index"]),
+                    "检查采样率", "checking sample rates")
+    ref = chirp(CHIRP_SECONDS, rate)
+    offset = int(LEAD_IN_SECONDS * rate)
+    playback = np.concatenate([np.zeros(offset, np.float32), ref])
+    seconds = LEAD_IN_SECONDS + CHIRP_SECONDS + MAX_LATENCY_SECONDS
+    x, stats = audio.play_and_record(playback, seconds, rate, dev_in["index"], dev_out["index"])
+    found = find_test_signal(x, ref, rate, offset)
+    noise = noise_floor_dbfs(x[:offset], rate) if len(x) >= offset else SILENCE_DBFS
+    details = {"input": dev_in, "output": dev_out, "samplerate": rate,
+               "signal": f"log chirp {CHIRP_HZ[0]:.0f}-{CHIRP_HZ[1]:.0f} Hz", "played_dbfs": TONE_DBFS, "noise_floor_dbfs": noise, **found,
+               "underflows": stats.output_underflows, "overflows": stats.input_overflows,
+               "envelope_dbfs": level_envelope(x, rate)}
+    if found["found"]:
+        return CheckResult("audio.loopback", "pass",
+                           f"耳机到麦克风回路正常：往返延迟 {found['latency_ms']:.0f} ms，"
+                           f"电平 {found['level_dbfs']:.0f} dBFS",
+                           f"Earphone-to-microphone path works: round trip {found['latency_ms']:.0f} ms, "
+                           f"level {found['level_dbfs']:.0f} dBFS", details)
+    if ctx.get("loopback_expected"):
+        return CheckResult("audio.loopback", "fail",
+                           "回路测试信号没有从麦克风录到", "The loopback test signal was not heard by the microphone",
+                           details,
+                           "请检查回路线是否插在耳机口和麦克风口，麦克风未静音，然后重新检查。",
+                           "Check the loopback cable is in the earphone and microphone sockets and the "
+                           "microphone is not muted, then run the check again.")
+    return CheckResult("audio.loopback", "skip",
+                       "耳机声音传不到麦克风（真实耳机正常如此），未测往返延迟",
+                       "The earphones do not reach the microphone (normal for a real headset); "
+                       "round-trip latency not measured", details,
+                       "如需测试麦克风收音，请用交互模式（--interactive）让操作员说话。",
+                       "To test the microphone with a voice, run in interactive mode (--interactive).")
+
+
+def _common_rate(dev_in: int, dev_out: int) -> int:
+    both = [r for r in audio.supported_rates(dev_in, "input", (48000, 44100))
+            if r in audio.supported_rates(dev_out, "output", (48000, 44100))]
+    if not both:
+        raise audio.not_found("input", "no common rate 48000/44100 Hz",
+                              "输入输出没有共同的 48000/44100 Hz 采样率")
+    return both[0]
+
+
+def _speech_test(ctx: dict) -> CheckResult:
+    """The operator says 一二三四五; level and SNR against the noise floor measured first."""
+    dev = _device(ctx, "input")
+    rate = _rate(dev["index"], "input")
+    noise = ctx.get("audio_noise_floor_dbfs")
+    if noise is None:  # the input check did not run first: measure the quiet room now
+        noise = noise_floor_dbfs(audio.record(1.0, rate, dev["index"]), rate)
+    seconds = float(_opt(ctx, "speech_seconds"))
+    _ask(ctx, f"请对着麦克风用平常的音量说“一二三四五”。准备好后按回车，录音 {seconds:.0f} 秒。 / "
+              f"Say \"yi er san si wu\" (one to five in Chinese) into the microphone in a normal "
+              f"voice. Press Enter when ready; recording lasts {seconds:.0f} s.")
+    x = audio.record(seconds, rate, dev["index"])
+    found = analyse_speech(x, rate, float(noise), float(_opt(ctx, "speech_peak_min_dbfs")),
+                           float(_opt(ctx, "speech_peak_max_dbfs")), float(_opt(ctx, "speech_snr_min_db")))
+    details = {"mode": "speech", "device": dev, "samplerate": rate, **found,
+               "envelope_dbfs": level_envelope(x, rate), "spectrum": spectrum(x, rate)}
+    if found["ok"]:
+        return CheckResult("audio.loopback", "pass",
+                           f"说话录音正常：峰值 {found['peak_dbfs']:.0f} dBFS，信噪比 {found['snr_db']:.0f} dB",
+                           f"Speech recorded well: peak {found['peak_dbfs']:.0f} dBFS, "
+                           f"SNR {found['snr_db']:.0f} dB", details)
+    return CheckResult("audio.loopback", "fail",
+                       "说话录音不合格：" + "；".join(r["zh"] for r in found["reasons"]),
+                       "Speech recording not good enough: " + "; ".join(r["en"] for r in found["reasons"]),
+                       details,
+                       "请把麦克风放在嘴边约两指远，调整系统中的麦克风音量，在安静处重新检查。",
+                       "Put the microphone about two fingers from the mouth, adjust the microphone "
+                       "volume in the sound settings, and check again somewhere quiet.")
+
+
+@_device_fault("audio.sample_rate")
+def check_sample_rate(ctx: dict) -> CheckResult:
+    """Which of 48 000, 44 100 and 16 000 Hz the microphone and earphones accept."""
+    dev_in, dev_out = _device(ctx, "input"), _device(ctx, "output")
+    rates_in = _bounded(lambda: audio.supported_rates(dev_in["index"], "input"),
+                        "检查采样率", "checking sample rates")
+    rates_out = _bounded(lambda: audio.supported_rates(dev_out["index"], "output"),
+                         "检查采样率", "checking sample rates")
+    details = {"input": dev_in, "output": dev_out, "tested_hz": list(audio.STANDARD_RATES),
+               "input_hz": rates_in, "output_hz": rates_out}
+    for kind, rates in (("input", rates_in), ("output", rates_out)):
+        if not rates:  # refuses every rate: the device cannot be opened at all
+            err = audio.not_found(kind, "PortAudio refused 48000/44100/16000 Hz",
+                                   "PortAudio 拒绝了 48000/44100/16000 Hz")
+            return CheckResult("audio.sample_rate", "fail", err.zh, err.en, details,
+                               err.fix_zh, err.fix_en)
+    listed_in = "/".join(map(str, rates_in)) or "—"
+    listed_out = "/".join(map(str, rates_out)) or "—"
+    line_zh, line_en = f"麦克风 {listed_in} Hz，耳机 {listed_out} Hz", f"microphone {listed_in} Hz, earphones {listed_out} Hz"
+    if 48000 in rates_in and 48000 in rates_out:
+        return CheckResult("audio.sample_rate", "pass", f"采样率支持正常：{line_zh}",
+                           f"Sample rates supported: {line_en}", details)
+    if 44100 in rates_in and 44100 in rates_out:
+        return CheckResult("audio.sample_rate", "warn", f"不支持 48000 Hz，将用 44100 Hz 录音：{line_zh}",
+                           f"48000 Hz not supported, recording will use 44100 Hz: {line_en}", details,
+                           "可以继续使用；如有支持 48000 Hz 的耳机，建议更换。",
+                           "It can be used; a headset that supports 48000 Hz is better if you have one.")
+    return CheckResult("audio.sample_rate", "fail", f"耳机不支持录音所需的采样率：{line_zh}",
+                       f"The headset does not support the sample rates recording needs: {line_en}",
+                       details, "请换一副 USB 耳机（支持 48000 或 44100 Hz），然后重新检查。",
+                       "Use another USB headset (one supporting 48000 or 44100 Hz), then run the "
+                       "check again.")
+
+
+#: In the order a run should use: the input check leaves its noise floor for the speech test.
+AUDIO_CHECKS: list[Callable[[dict], CheckResult]] = [check_output, check_input, check_loopback,
+                                                     check_sample_rate]
+
+
+def run_audio_checks(ctx: dict | None = None) -> list[CheckResult]:
+    """All four, one after the other (the real runner adds its timeouts around each)."""
+    ctx = dict(ctx or {})
+    return [check(ctx) for check in AUDIO_CHECKS]
+
+
+def _stderr_prompt(text: str) -> str:
+    # stdout carries only the JSON document; questions go to stderr.
+    sys.stderr.write(text + "\n> ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m devices.precheck.audio [--interactive]``: the audio checks alone, as JSON.
+
+    Exit 1 when any check failed, 0 otherwise (the shape of ``station precheck --json``'s
+    ``checks``); for trying a headset without the whole station.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    ctx: dict[str, Any] = {"interactive": "--interactive" in args, "prompt": _stderr_prompt}
+    for flag, key in (("--audio-in", "audio_input"), ("--audio-out", "audio_output")):
+        if flag in args and args.index(flag) + 1 < len(args):
+            ctx[key] = args[args.index(flag) + 1]
+    results = run_audio_checks(ctx)
+    json.dump([r.to_json() for r in results], sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 1 if any(r.status == "fail" for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
