@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from station import __version__
 from station.context import Station
 from station.services.devicescan import DeviceScan
-from station.web import pin, status
+from station.web import pe, pin, status
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -34,4 +34,5 @@ def create_app(station: Station, rehearsal: bool = False, scan_devices: bool = T
     pin.install(app, station.config["web.pin"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(status.router)
+    app.include_router(pe.router)
     return app

@@ -1,0 +1,157 @@
+"""A sitting's PE results as CSV (for Excel) and JSON (for the district).
+
+The CSV has one row per attempt (a student with none, e.g. absent, gets one row) and
+starts with a UTF-8 BOM: Excel on Chinese Windows otherwise reads UTF-8 as GBK and shows
+mojibake. Headers are bilingual, Chinese first.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+from pe_station.items import ITEMS
+
+LookupStudent = Callable[[str], "dict | None"]
+
+STATUS = {"pending": ("未完成", "pending"), "done": ("已完成", "done"),
+          "absent": ("缺考", "absent"), "exempt": ("免测", "exempt")}
+ATTEMPT_STATE = {"pending": ("待确认", "pending"), "confirmed": ("已确认", "confirmed"),
+                 "voided": ("已作废", "voided"), "rejected": ("已拒绝", "rejected")}
+
+COLUMNS = [
+    ("sitting", "场次 sitting"), ("code", "学籍号 code"), ("name", "姓名 name"),
+    ("gender", "性别 gender"), ("grade", "年级 grade"), ("class", "班级 class"),
+    ("item", "项目 item"), ("attempt", "第几次 attempt"), ("attempt_value", "本次成绩 attempt value"),
+    ("attempt_raw", "设备原值 device value"), ("attempt_state", "本次状态 attempt state"),
+    ("corrected", "更正记录 corrections"), ("value", "有效成绩 value that counts"),
+    ("unit", "单位 unit"), ("status", "结果状态 status"), ("device", "设备 device"),
+    ("measured_at", "测试时间 measured at"), ("decided_by", "确认人 decided by"),
+    ("decided_at", "确认时间 decided at"),
+]
+
+
+def _rows(db, sql, args=()) -> list[dict]:
+    cur = db.execute(sql, args)
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def results(db: sqlite_utils.Database, sitting: str, lookup_student: LookupStudent,
+            include_names: bool = True) -> dict:
+    """The sitting's results as one JSON-ready document (the ``--json`` shape)."""
+    attempts = _rows(db, "SELECT * FROM pe_attempts WHERE sitting = ? ORDER BY student, id", [sitting])
+    corrections = _rows(db, "SELECT c.* FROM pe_corrections c JOIN pe_attempts a ON a.id = c.attempt "
+                        "WHERE a.sitting = ? ORDER BY c.id", [sitting])
+    by_attempt: dict[int, list[dict]] = {}
+    for c in corrections:
+        by_attempt.setdefault(c["attempt"], []).append(
+            {"old_value": c["old_value"], "new_value": c["new_value"], "reason": c["reason"],
+             "who": c["who"], "at": c["at"]})
+    by_student: dict[tuple[str, str], list[dict]] = {}
+    for a in attempts:
+        by_student.setdefault((a["student"], a["item"]), []).append(a)
+    out = []
+    for r in _rows(db, "SELECT * FROM pe_results WHERE sitting = ? ORDER BY student, item", [sitting]):
+        student = dict(lookup_student(r["student"]) or {"code": r["student"]})
+        if not include_names:
+            student.pop("name", None)
+        mine = by_student.get((r["student"], r["item"]), [])
+        out.append({
+            "student": student, "item": r["item"], "unit": mine[0]["unit"] if mine else "",
+            "value": r["value"], "status": r["status"], "updated_at": r["updated_at"],
+            "updated_by": r["updated_by"],
+            "attempts": [{"n": n, "id": a["id"], "value": a["rounded"], "device_value": a["value"],
+                          "state": a["state"], "verdict": a["verdict"], "reason_zh": a["reason_zh"],
+                          "reason_en": a["reason_en"], "device": a["device"],
+                          "started_at": a["started_at"], "measured_at": a["created_at"],
+                          "decided_by": a["decided_by"], "decided_at": a["decided_at"],
+                          "corrections": by_attempt.get(a["id"], [])}
+                         for n, a in enumerate(mine, start=1)],
+        })
+    unassigned = _rows(db, "SELECT id, device, port, at, coalesce(run_time, value) AS value, unit, code, "
+                       "raw, note FROM pe_readings "
+                       "WHERE sitting = ? AND student IS NULL AND note != '' ORDER BY id", [sitting])
+    return {"sitting": sitting, "results": out, "unassigned": unassigned}
+
+
+def flat_rows(document: dict) -> list[dict]:
+    """One flat row per attempt (or per student without one), keyed by ``COLUMNS``' keys:
+    the ``results`` rows ``uploader.bundle.write_bundle`` takes (students by ``code``)."""
+    rows = []
+    for r in document["results"]:
+        s = r["student"]
+        item_zh, item_en = ITEMS.get(r["item"], (r["item"], r["item"]))
+        common = {"sitting": document["sitting"], "code": s.get("code"), "name": s.get("name", ""),
+                  "gender": {"M": "男", "F": "女"}.get(s.get("gender"), s.get("gender", "")),
+                  "grade": s.get("grade", ""), "class": s.get("class", ""),
+                  "item": f"{item_zh} {item_en}", "value": r["value"] or "", "unit": r["unit"],
+                  "status": " ".join(STATUS[r["status"]])}
+        if "name" not in s:
+            del common["name"]
+        for a in r["attempts"] or [None]:
+            row = dict(common)
+            if a:
+                row.update({"attempt": a["n"], "attempt_value": a["value"],
+                            "attempt_raw": a["device_value"],
+                            "attempt_state": " ".join(ATTEMPT_STATE[a["state"]]),
+                            "corrected": "; ".join(f"{c['old_value']} → {c['new_value']} "
+                                                   f"({c['reason']}, {c['who']}, {c['at']})"
+                                                   for c in a["corrections"]),
+                            "device": a["device"], "measured_at": a["measured_at"],
+                            "decided_by": a["decided_by"] or "", "decided_at": a["decided_at"] or ""})
+            rows.append(row)
+    return rows
+
+
+def to_csv(document: dict) -> str:
+    """The results document as CSV text (without the BOM; ``write_csv`` adds it)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")     # what Excel writes and expects
+    writer.writerow([title for _, title in COLUMNS])
+    for row in flat_rows(document):
+        writer.writerow([_safe_cell(row.get(key, "")) for key, _ in COLUMNS])
+    return buf.getvalue()
+
+
+def _safe_cell(value) -> str:
+    """Excel runs a cell that starts with = + - @ as a formula: a negative number is
+    fine, anything else starting so (a name, a reason) is quoted with an apostrophe."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "@") or (text[:1] == "-" and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def write_csv(document: dict, path: Path | str) -> Path:
+    path = Path(path)
+    path.write_bytes(b"\xef\xbb\xbf" + to_csv(document).encode("utf-8"))
+    return path
+
+
+def write_json(document: dict, path: Path | str) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def write_results(db: sqlite_utils.Database, sitting: str, directory: Path | str,
+                  lookup_student: LookupStudent, include_names: bool = True) -> list[Path]:
+    """results.csv and results.json in ``directory``: what a closed sitting hands the uploader."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    document = results(db, sitting, lookup_student, include_names)
+    return [write_csv(document, directory / "results.csv"),
+            write_json(document, directory / "results.json")]

@@ -1,0 +1,475 @@
+"""One PE sitting's logic: whose reading is this, does it count, what did the proctor decide.
+
+Plain functions on a database handle plus callbacks passed in (``lookup_student``,
+``audit``, ``on_event``): no ports, no threads of its own, no web. The service feeds it
+readings from the port readers; the page and the terminal station call its decisions.
+
+The rules of the test room:
+
+* the proctor scans a student; the next *stable* reading of that device is theirs, until
+  they have had all their attempts (sit-and-reach: 2, vital capacity: 3 …);
+* a device that sends a code (qm-frame CODE, a timing gate's bib) names the student itself;
+* an unstable reading is shown live and stored, never taken as a result;
+* a reading nobody can be given is kept as *unassigned* with the reason, never dropped;
+* a value outside the hard limits is refused with the reason; outside the usual range the
+  proctor must confirm it; every attempt waits for the proctor's confirmation;
+* a correction keeps the old value, the reason and who made it.
+
+Every method that writes does so in one transaction, so a power cut leaves each
+reading, attempt and decision whole or absent.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+
+import sqlite_utils
+
+from devices.drivers import Reading, RunTimer, escape_raw
+from pe_station import rules
+
+log = logging.getLogger(__name__)
+
+LookupStudent = Callable[[str], "dict | None"]
+Audit = Callable[..., None]     # (db, who, action, entity, entity_id, old, new), as station.audit.record
+OnEvent = Callable[[dict], None]
+
+# Why a reading is unassigned: (zh, en). The page shows both.
+NO_STUDENT = ("未扫描学生条码，读数未分配。请先扫描学生，再把这条读数分配给学生或让学生重测。",
+              "No student was scanned, so the reading is unassigned: scan the student, then assign "
+              "the reading or let the student test again.")
+UNKNOWN_CODE = ("设备发送的编号 {code} 不在名册中，读数未分配。请核对学生条码或号码布。",
+                "The device sent code {code}, which is not in the roster; the reading is unassigned. "
+                "Check the student's barcode or bib.")
+OTHER_ITEM = ("设备报告的项目是 {got}，本场次测的是 {want}，读数未分配。请检查设备设置。",
+              "The device reports item {got} but this sitting tests {want}; the reading is "
+              "unassigned. Check the device's setting.")
+ALL_DONE = ("学生 {code} 已完成全部 {n} 次测试，读数未分配。如需重测请点“重测”。",
+            "Student {code} has had all {n} attempts; the reading is unassigned. Press Retest "
+            "to test again.")
+
+
+class FlowError(Exception):
+    """A request the proctor cannot make now; the message says why and what to do (zh, en)."""
+
+    def __init__(self, zh: str, en: str):
+        super().__init__(f"{zh}\n{en}")
+        self.zh, self.en = zh, en
+
+
+def _local_now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+def _local_time(unix: float | None) -> str:
+    if unix is None:
+        return _local_now()
+    return dt.datetime.fromtimestamp(unix).astimezone().isoformat(timespec="milliseconds")
+
+
+def _rows(db: sqlite_utils.Database, sql: str, args: Any = ()) -> list[dict]:
+    cur = db.execute(sql, args)
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+class _tx:
+    """BEGIN IMMEDIATE … COMMIT (the station's ``transaction``, which this package cannot import)."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind, value, tb):
+        self.db.execute("ROLLBACK" if kind else "COMMIT")
+
+
+@dataclass
+class Flow:
+    """The live state of one open PE sitting (one item) and the decisions on it."""
+
+    db: sqlite_utils.Database
+    sitting: str
+    item: rules.Item
+    lookup_student: LookupStudent
+    audit: Audit | None = None
+    on_event: OnEvent | None = None
+    by_bib: bool = True                 # timing gates: pair start and finish by bib
+
+    _current: dict[str | None, str] = field(default_factory=dict, init=False)
+    _live: dict[str, dict] = field(default_factory=dict, init=False)
+    _timers: dict[str, RunTimer] = field(default_factory=dict, init=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+
+    # --- the proctor scans -------------------------------------------------------------
+    def scan(self, code: str, who: str, device: str | None = None) -> dict:
+        """Make ``code`` the student of ``device`` (None: of every device of the sitting)."""
+        with self._lock:
+            student = self._student(code)
+            taken = self._attempts_used(student["code"])
+            result = self._result(student["code"])
+            if taken >= self.item.attempts:
+                raise FlowError(
+                    f"{student['name']}（{code}）已完成全部 {self.item.attempts} 次{self.item.name_zh}测试。"
+                    f"如需重测，请点“重测”。",
+                    f"{code} has had all {self.item.attempts} attempts at {self.item.name_en}; "
+                    f"press Retest to test again.")
+            with _tx(self.db):
+                if result is None:
+                    self._set_result(student["code"], "pending", None, who)
+                elif result["status"] in ("absent", "exempt"):
+                    # A late student arrives after being marked absent: tested after all.
+                    self._set_result(student["code"], "pending", result["value"], who)
+                    self._audit(who, "pe.result.status", "pe_result", student["code"],
+                                {"status": result["status"]}, {"status": "pending"})
+            self._current[device] = student["code"]
+            self._emit({"type": "scan", "device": device, "student": student["code"]})
+            return student
+
+    def current(self, device: str | None = None) -> str | None:
+        with self._lock:
+            return self._current.get(device) or self._current.get(None)
+
+    # --- a device sends ----------------------------------------------------------------
+    def on_reading(self, reading: Reading, device: str, port: str = "") -> dict:
+        """Store ``reading`` and give it to its student if it is a final value; returns
+        what happened: {"type": "live" | "impulse" | "attempt" | "unassigned", …}."""
+        return self.on_readings([(reading, device, port)])[0]
+
+    def on_readings(self, batch: list[tuple[Reading, str, str]]) -> list[dict]:
+        """``on_reading`` for several (reading, device, port) in one transaction.
+
+        Group commit: with every commit waiting for the disk (synchronous=FULL), frames
+        that arrived while the last commit was being written share the next one, so
+        eight devices at ten frames a second do not queue behind each other's fsync.
+        Events go out after the commit: the page never shows what is not yet stored.
+        """
+        with self._lock:
+            try:
+                with _tx(self.db):
+                    events = [self._one(*item) for item in batch]
+            except Exception:
+                if len(batch) == 1:
+                    raise
+                log.exception("PE batch of %d readings failed; storing them one by one", len(batch))
+                events = [self.on_reading(*item) for item in batch]
+                return events
+            for event in events:
+                self._emit(event)
+            return events
+
+    def _one(self, reading: Reading, device: str, port: str) -> dict:
+        live = {"device": device, "value": format(reading.value, "f"), "unit": reading.unit,
+                "stable": reading.stable, "at": _local_time(reading.at), "code": reading.code}
+        self._live[device] = live
+        if not reading.stable:
+            self._store(reading, device, port, None, "")
+            return {"type": "live", **live}
+        if reading.channel is not None:
+            return self._impulse(reading, device, port)
+        return self._final(reading, device, port, reading.value, None)
+
+    def _impulse(self, reading: Reading, device: str, port: str) -> dict:
+        timer = self._timers.setdefault(device, RunTimer(by_bib=self.by_bib))
+        run = timer.feed(reading)
+        if run is None:
+            reading_id = self._store(reading, device, port, None, "")
+            return {"type": "impulse", "device": device, "reading": reading_id,
+                    "channel": reading.channel, "code": reading.code}
+        start = None if reading.at is None else _local_time(reading.at - float(run.seconds))
+        return self._final(reading, device, port, run.seconds, start)
+
+    def _final(self, reading: Reading, device: str, port: str, value: Decimal,
+               started_at: str | None) -> dict:
+        code, why = self._whose(reading, device)
+        student = None
+        if code is not None:
+            student = self.lookup_student(code)
+            if student is None:
+                code, why = None, _fmt(UNKNOWN_CODE, code=code)
+        if student is not None and self._attempts_used(code) >= self.item.attempts:
+            code, why = None, _fmt(ALL_DONE, code=code, n=self.item.attempts)
+        reading_id = self._store(reading, device, port, code, "\n".join(why) if why else "",
+                                 run_time=value if reading.channel is not None else None)
+        if code is None:
+            return {"type": "unassigned", "device": device, "reading": reading_id,
+                    "value": format(value, "f"), "unit": reading.unit, "zh": why[0], "en": why[1]}
+        attempt = self._add_attempt(student, reading_id, device, value, started_at)
+        if self._attempts_used(code) >= self.item.attempts:
+            for key in [k for k, v in self._current.items() if v == code]:
+                del self._current[key]
+        return {"type": "attempt", "device": device, "reading": reading_id, "attempt": attempt}
+
+    def _whose(self, reading: Reading, device: str) -> tuple[str | None, tuple[str, str] | None]:
+        if reading.item and reading.item != self.item.id:
+            return None, _fmt(OTHER_ITEM, got=reading.item, want=self.item.id)
+        if reading.code:
+            # A timing gate's bib may be a lane number rather than a student code: then
+            # the scanned student ran in it.
+            if reading.channel is not None and self.lookup_student(reading.code) is None \
+                    and self.current(device):
+                return self.current(device), None
+            return reading.code, None
+        current = self.current(device)
+        return (current, None) if current else (None, NO_STUDENT)
+
+    def _store(self, reading: Reading, device: str, port: str, student: str | None,
+               note: str, run_time: Decimal | None = None) -> int:
+        cur = self.db.execute(
+            "INSERT INTO pe_readings (sitting, device, port, driver, item, at, value, unit, stable, "
+            "code, channel, raw, run_time, student, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [self.sitting, device, port, reading.driver, reading.item, _local_time(reading.at),
+             format(reading.value, "f"), reading.unit, int(reading.stable), reading.code,
+             reading.channel, escape_raw(reading.raw),
+             None if run_time is None else format(run_time, "f"), student, note])
+        return cur.lastrowid
+
+    def _add_attempt(self, student: dict, reading_id: int | None, device: str, value: Decimal,
+                     started_at: str | None) -> dict:
+        check = rules.check(self.item, value, student.get("grade"), student.get("gender"))
+        state = "rejected" if check.verdict == "reject" else "pending"
+        cur = self.db.execute(
+            "INSERT INTO pe_attempts (sitting, student, item, reading, device, value, rounded, unit, "
+            "verdict, reason_zh, reason_en, state, started_at, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [self.sitting, student["code"], self.item.id, reading_id, device, format(value, "f"),
+             format(check.value, "f"), self.item.unit, check.verdict, check.zh, check.en, state,
+             started_at, _local_now()])
+        result = self._result(student["code"])
+        if result is None or result["status"] in ("absent", "exempt"):
+            self._set_result(student["code"], "pending", result and result["value"], "device")
+        return self.attempt(cur.lastrowid)
+
+    # --- the proctor decides -----------------------------------------------------------
+    def assign(self, reading_id: int, code: str, who: str) -> dict:
+        """Give an unassigned reading to a student (the proctor forgot to scan first)."""
+        with self._lock:
+            student = self._student(code)
+            rows = _rows(self.db, "SELECT *, coalesce(run_time, value) AS counts FROM pe_readings "
+                         "WHERE id = ? AND sitting = ?", [reading_id, self.sitting])
+            if not rows or rows[0]["student"] is not None or not rows[0]["note"]:
+                raise FlowError(f"读数 {reading_id} 不是本场次未分配的读数。",
+                                f"Reading {reading_id} is not an unassigned reading of this sitting.")
+            if self._attempts_used(student["code"]) >= self.item.attempts:
+                raise FlowError(*_fmt(ALL_DONE, code=student["code"], n=self.item.attempts))
+            with _tx(self.db):
+                self.db.execute("UPDATE pe_readings SET student = ? WHERE id = ?",
+                                [student["code"], reading_id])
+                attempt = self._add_attempt(student, reading_id, rows[0]["device"],
+                                            Decimal(rows[0]["counts"]), None)
+                self._audit(who, "pe.reading.assign", "pe_reading", reading_id,
+                            {"student": None}, {"student": student["code"]})
+            self._emit({"type": "decision", "attempt": attempt})
+            return attempt
+
+    def confirm(self, attempt_id: int, who: str) -> dict:
+        return self._decide(attempt_id, who, "confirmed", ("pending",), "pe.attempt.confirm")
+
+    def void(self, attempt_id: int, who: str) -> dict:
+        return self._decide(attempt_id, who, "voided", ("pending", "confirmed"), "pe.attempt.void")
+
+    def retest(self, code: str, who: str, device: str | None = None) -> dict:
+        """Void the student's latest attempt (if any) and make them current again."""
+        with self._lock:
+            student = self._student(code)
+            latest = _rows(self.db, "SELECT id FROM pe_attempts WHERE sitting = ? AND student = ? "
+                           "AND item = ? AND state IN ('pending', 'confirmed') ORDER BY id DESC "
+                           "LIMIT 1", [self.sitting, student["code"], self.item.id])
+            if latest:
+                self._decide(latest[0]["id"], who, "voided", ("pending", "confirmed"),
+                             "pe.attempt.retest")
+            self._current[device] = student["code"]
+            self._emit({"type": "scan", "device": device, "student": student["code"]})
+            return student
+
+    def absent(self, code: str, who: str) -> dict:
+        return self._mark(code, who, "absent")
+
+    def exempt(self, code: str, who: str) -> dict:
+        return self._mark(code, who, "exempt")
+
+    def correct(self, attempt_id: int, new_value: str, reason: str, who: str) -> dict:
+        """Change an attempt's value; the old value, the reason and who stay on record."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise FlowError("更正成绩必须填写原因。", "A correction needs a reason; write why.")
+        try:
+            value = Decimal(str(new_value).strip())
+            if not value.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise FlowError(f"“{new_value}”不是数字，请输入成绩数值，例如 8.2 或 -3.5。",
+                            f"\"{new_value}\" is not a number; enter the value, e.g. 8.2 or -3.5.") from None
+        with self._lock:
+            old = self.attempt(attempt_id)
+            if old["state"] == "voided":
+                raise FlowError(f"第 {attempt_id} 条成绩已作废，不能更正。",
+                                f"Attempt {attempt_id} is voided and cannot be corrected.")
+            student = self.lookup_student(old["student"]) or {}
+            check = rules.check(self.item, value, student.get("grade"), student.get("gender"))
+            if check.verdict == "reject":
+                raise FlowError(check.zh, check.en)
+            at = _local_now()
+            with _tx(self.db):
+                self.db.execute("INSERT INTO pe_corrections (attempt, old_value, new_value, reason, "
+                                "who, at) VALUES (?,?,?,?,?,?)",
+                                [attempt_id, old["rounded"], format(check.value, "f"), reason, who, at])
+                # The proctor typed the value: it is their decision, confirmed as typed.
+                self.db.execute("UPDATE pe_attempts SET value = ?, rounded = ?, verdict = ?, "
+                                "reason_zh = ?, reason_en = ?, state = 'confirmed', decided_by = ?, "
+                                "decided_at = ? WHERE id = ?",
+                                [format(value, "f"), format(check.value, "f"), check.verdict,
+                                 check.zh, check.en, who, at, attempt_id])
+                self._audit(who, "pe.attempt.correct", "pe_attempt", attempt_id,
+                            {"value": old["rounded"], "state": old["state"]},
+                            {"value": format(check.value, "f"), "reason": reason})
+                self._refresh_result(old["student"], who)
+            attempt = self.attempt(attempt_id)
+            self._emit({"type": "decision", "attempt": attempt})
+            return attempt
+
+    def _decide(self, attempt_id: int, who: str, state: str, allowed: tuple[str, ...],
+                action: str) -> dict:
+        with self._lock:
+            old = self.attempt(attempt_id)
+            if old["state"] not in allowed:
+                raise FlowError(
+                    f"第 {attempt_id} 条成绩当前状态是“{STATE_ZH[old['state']]}”，不能这样操作。",
+                    f"Attempt {attempt_id} is {old['state']}; that cannot be done to it now.")
+            at = _local_now()
+            with _tx(self.db):
+                self.db.execute("UPDATE pe_attempts SET state = ?, decided_by = ?, decided_at = ? "
+                                "WHERE id = ?", [state, who, at, attempt_id])
+                self._audit(who, action, "pe_attempt", attempt_id, {"state": old["state"]},
+                            {"state": state})
+                self._refresh_result(old["student"], who)
+            attempt = self.attempt(attempt_id)
+            self._emit({"type": "decision", "attempt": attempt})
+            return attempt
+
+    def _mark(self, code: str, who: str, status: str) -> dict:
+        with self._lock:
+            student = self._student(code)
+            old = self._result(student["code"])
+            with _tx(self.db):
+                self._set_result(student["code"], status, old and old["value"], who)
+                self._audit(who, f"pe.result.{status}", "pe_result", student["code"],
+                            {"status": old["status"]} if old else None, {"status": status})
+            for key in [k for k, v in self._current.items() if v == student["code"]]:
+                del self._current[key]
+            result = self._result(student["code"])
+            self._emit({"type": "decision", "result": result})
+            return result
+
+    # --- results -----------------------------------------------------------------------
+    def _refresh_result(self, code: str, who: str) -> None:
+        """The value that counts and whether the student is done; inside a transaction."""
+        confirmed = [Decimal(r["rounded"]) for r in _rows(
+            self.db, "SELECT rounded FROM pe_attempts WHERE sitting = ? AND student = ? AND item = ? "
+            "AND state = 'confirmed'", [self.sitting, code, self.item.id])]
+        best = rules.best(self.item, confirmed)
+        old = self._result(code)
+        status = old["status"] if old and old["status"] in ("absent", "exempt") else (
+            "done" if len(confirmed) >= self.item.attempts else "pending")
+        self._set_result(code, status, None if best is None else format(best, "f"), who)
+
+    def _set_result(self, code: str, status: str, value: str | None, who: str) -> None:
+        self.db.execute(
+            "INSERT INTO pe_results (sitting, student, item, status, value, updated_at, updated_by) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (sitting, student, item) DO UPDATE SET "
+            "status = excluded.status, value = excluded.value, updated_at = excluded.updated_at, "
+            "updated_by = excluded.updated_by",
+            [self.sitting, code, self.item.id, status, value, _local_now(), who])
+
+    def _result(self, code: str) -> dict | None:
+        rows = _rows(self.db, "SELECT * FROM pe_results WHERE sitting = ? AND student = ? AND item = ?",
+                     [self.sitting, code, self.item.id])
+        return rows[0] if rows else None
+
+    def _attempts_used(self, code: str) -> int:
+        """Attempts that take a turn: pending or confirmed (voided and refused ones do not)."""
+        return self.db.execute(
+            "SELECT count(*) FROM pe_attempts WHERE sitting = ? AND student = ? AND item = ? "
+            "AND state IN ('pending', 'confirmed')", [self.sitting, code, self.item.id]).fetchone()[0]
+
+    def attempt(self, attempt_id: int) -> dict:
+        rows = _rows(self.db, "SELECT * FROM pe_attempts WHERE id = ? AND sitting = ?",
+                     [attempt_id, self.sitting])
+        if not rows:
+            raise FlowError(f"本场次没有第 {attempt_id} 条成绩，请刷新页面。",
+                            f"This sitting has no attempt {attempt_id}; reload the page.")
+        return rows[0]
+
+    def attempts_of(self, code: str) -> list[dict]:
+        return _rows(self.db, "SELECT * FROM pe_attempts WHERE sitting = ? AND student = ? AND item = ? "
+                     "ORDER BY id", [self.sitting, code, self.item.id])
+
+    def unassigned(self, limit: int = 50) -> list[dict]:
+        return _rows(self.db, "SELECT id, device, at, coalesce(run_time, value) AS value, unit, code, "
+                     "note FROM pe_readings "
+                     "WHERE sitting = ? AND student IS NULL AND note != '' ORDER BY id DESC LIMIT ?",
+                     [self.sitting, limit])
+
+    def progress(self) -> dict[str, int]:
+        counts = {s: 0 for s in ("pending", "done", "absent", "exempt")}
+        for status, n in self.db.execute("SELECT status, count(*) FROM pe_results WHERE sitting = ? "
+                                          "GROUP BY status", [self.sitting]).fetchall():
+            counts[status] = n
+        return counts
+
+    def state(self) -> dict:
+        """Everything the page or the terminal station shows, as JSON-ready data."""
+        with self._lock:
+            current = {}
+            for device, code in self._current.items():
+                student = self.lookup_student(code) or {"code": code}
+                current[device or ""] = {"student": student, "attempts": self.attempts_of(code),
+                                         "result": self._result(code)}
+            return {"sitting": self.sitting, "item": self.item.id, "unit": self.item.unit,
+                    "attempts_allowed": self.item.attempts, "current": current,
+                    "live": dict(self._live), "progress": self.progress(),
+                    "pending": _rows(self.db, "SELECT * FROM pe_attempts WHERE sitting = ? AND "
+                                     "state = 'pending' ORDER BY id", [self.sitting]),
+                    "unassigned": self.unassigned()}
+
+    # --- helpers -----------------------------------------------------------------------
+    def _student(self, code: str) -> dict:
+        code = (code or "").strip()
+        student = self.lookup_student(code) if code else None
+        if student is None:
+            raise FlowError(f"学籍号/考号“{code}”不在名册中。请核对条码，或先导入名册。",
+                            f"The code \"{code}\" is not in the roster; check the barcode or import "
+                            f"the roster first.")
+        if student.get("grade") and student.get("gender") and self.item.usual \
+                and not self.item.applies_to(student["grade"], student["gender"]):
+            raise FlowError(f"{student['grade']} 年级{'男' if student['gender'] == 'M' else '女'}生"
+                            f"不测{self.item.name_zh}，请核对学生或场次项目。",
+                            f"Grade {student['grade']} {'boys' if student['gender'] == 'M' else 'girls'} "
+                            f"do not take {self.item.name_en}; check the student or the sitting's item.")
+        return student
+
+    def _audit(self, who, action, entity, entity_id, old, new) -> None:
+        if self.audit is not None:
+            self.audit(self.db, who, action, entity, str(entity_id), old, new)
+
+    def _emit(self, event: dict) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(json.loads(json.dumps(event, default=str)))
+            except Exception:  # noqa: BLE001 - a display fault must not lose a reading
+                log.exception("PE event callback failed")
+
+
+STATE_ZH = {"pending": "待确认", "confirmed": "已确认", "voided": "已作废", "rejected": "已拒绝"}
+
+
+def _fmt(pair: tuple[str, str], **values) -> tuple[str, str]:
+    return pair[0].format(**values), pair[1].format(**values)

@@ -1,0 +1,291 @@
+"""station pe drivers | listen | run | export | replay"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+from station.commands.output import console, print_json, table
+from station.context import Station
+from station.errors import EXIT_FAILED, UsageError
+
+
+def drivers(args) -> int:
+    from devices import drivers as registry
+
+    rows = []
+    for name in registry.NAMES:
+        cls = registry.driver_class(name)
+        rows.append({"name": name, "baud": cls.baud, "bytesize": cls.bytesize, "parity": cls.parity,
+                     "stopbits": cls.stopbits,
+                     "description": (sys.modules[cls.__module__].__doc__ or "").strip().split("\n")[0]})
+    if args.json:
+        print_json(rows)
+    else:
+        table("驱动 / drivers", ["名称 name", "串口设置 line", "说明 about"],
+              [(r["name"], f"{r['baud']} {r['bytesize']}{r['parity']}{r['stopbits']:g}", r["description"])
+               for r in rows])
+    return 0
+
+
+def _print_reading(reading, port: str, as_json: bool) -> None:
+    doc = reading.to_json(port)
+    if as_json:
+        print(json.dumps(doc, ensure_ascii=False), flush=True)
+    else:
+        mark = "稳定 stable" if doc["stable"] else "变动 moving"
+        extra = " ".join(f"{k}={doc[k]}" for k in ("code", "item", "channel") if doc.get(k))
+        print(f"{doc['at']}  {doc['value_text']:>10} {doc['unit']:<5} {mark}  {extra}  {doc['raw']}",
+              flush=True)
+
+
+def listen(args) -> int:
+    from devices import drivers as registry, ports
+
+    try:
+        registry.driver_class(args.driver)
+        driver = ports.listen(args.driver, args.port, args.seconds,
+                              lambda r: _print_reading(r, args.port, args.json))
+    except (registry.UnknownDriver, ports.PortError) as exc:
+        raise UsageError(str(exc)) from None
+    if not args.json:
+        print(f"帧计数 / frame counts: {driver.counters.as_dict()}", file=sys.stderr)
+    return 0
+
+
+def replay(args) -> int:
+    from devices import drivers as registry, rawlog
+
+    try:
+        head = rawlog.header(args.file)
+        readings = rawlog.replay(args.file, args.driver)
+    except FileNotFoundError:
+        raise UsageError(f"找不到文件 {args.file}，请检查路径。\n{args.file}: no such file; check the path.") from None
+    except (rawlog.RawLogError, registry.UnknownDriver) as exc:
+        raise UsageError(str(exc)) from None
+    for reading in readings:
+        _print_reading(reading, head.get("port", ""), args.json)
+    return 0
+
+
+def _lookup(station: Station):
+    from station import roster
+
+    return lambda code: roster.lookup(station.db, code)
+
+
+def export(args) -> int:
+    from pe_station import export as exporter
+    from station import sittings
+
+    station = Station.open(args.data_dir)
+    sitting = sittings.get(station.db, args.session)
+    if sitting["kind"] != "pe":
+        raise UsageError(f"场次 {args.session} 不是体育场次，没有体育成绩可导出。\n"
+                         f"Sitting {args.session} is not a PE sitting; it has no PE results.")
+    document = exporter.results(station.db, args.session, _lookup(station))
+    if args.csv:
+        path = Path(args.csv)
+        if not path.parent.exists():
+            raise UsageError(f"文件夹 {path.parent} 不存在，请换一个保存位置。\n"
+                             f"The folder {path.parent} does not exist; choose another place.")
+        exporter.write_csv(document, path)
+    if args.json:
+        print_json(document)
+    elif args.csv:
+        print(f"已导出 {len(document['results'])} 名学生的成绩到 / exported {len(document['results'])} "
+              f"student(s) to: {args.csv}")
+    else:
+        table(f"场次 {args.session} 成绩 / results", ["学籍号 code", "姓名 name", "成绩 value", "状态 status",
+                                                     "次数 attempts"],
+              [(r["student"].get("code"), r["student"].get("name", ""), r["value"] or "",
+                " ".join(exporter.STATUS[r["status"]]), len(r["attempts"])) for r in document["results"]])
+        if document["unassigned"]:
+            print(f"另有 {len(document['unassigned'])} 条未分配的读数。/ "
+                  f"{len(document['unassigned'])} unassigned reading(s) as well.")
+    return 0
+
+
+# --- station pe run: a terminal station ---------------------------------------------
+KEYS_HELP = ("扫描或输入学籍号后回车；+ 确认  - 作废  r 重测  a 缺考  e 免测  q 退出\n"
+             "Scan or type a code, then Enter; + confirm  - void  r retest  a absent  e exempt  q quit")
+
+
+def _sitting_for(station: Station, item: str, session: str | None, who: str) -> dict:
+    from station import sittings
+
+    if session:
+        s = sittings.require_open(station.db, session)
+        if s["kind"] != "pe" or s["item"] != item:
+            raise UsageError(f"场次 {session} 不是“{item}”的体育场次。\nSitting {session} is not a PE "
+                             f"sitting of {item}.")
+        return s
+    for s in sittings.list_sittings(station.db, "open"):
+        if s["kind"] == "pe" and s["item"] == item:
+            return s
+    return sittings.open_sitting(station.db, "pe", item, who)
+
+
+def _view(flow, service, message: list[str]):
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    state = flow.state()
+    device = service.status()[0]
+    colour = {"ok": "green", "warn": "yellow", "fail": "red"}.get(device["light"], "grey50")
+    live = state["live"].get(device["name"])
+    head = Text()
+    head.append("● ", style=colour)
+    head.append(f"{device['name']} {device['port']} {device['status']}   ")
+    head.append(f"{live['value']} {live['unit']}" if live else "--", style="bold" if live and live["stable"] else "dim")
+    parts = [head]
+    for _, cur in state["current"].items():
+        s = cur["student"]
+        t = Table(title=f"{s.get('name', '')} {s['code']}", title_justify="left")
+        for column in ("#", "成绩 value", "状态 state", "说明 note"):
+            t.add_column(column)
+        for n, a in enumerate(cur["attempts"], start=1):
+            t.add_row(str(n), f"{a['rounded']} {a['unit']}", a["state"], a["reason_zh"])
+        parts.append(t)
+    if not state["current"]:
+        parts.append(Text("请扫描下一位学生 / scan the next student", style="bold"))
+    p = state["progress"]
+    parts.append(Text(f"完成 done {p['done']}  未完成 pending {p['pending']}  缺考 absent {p['absent']}  "
+                      f"免测 exempt {p['exempt']}  未分配 unassigned {len(state['unassigned'])}"))
+    if message:
+        parts.append(Text(message[-1], style="bold red"))
+    parts.append(Text(KEYS_HELP, style="dim"))
+    return Panel(Group(*parts), title=f"{flow.item.name_zh} / {flow.item.name_en} · {flow.sitting}")
+
+
+def _latest_pending(flow, last_code: list[str]) -> dict | None:
+    """The attempt a key press means: the scanned student's newest pending one, else the newest."""
+    pending = flow.state()["pending"]
+    mine = [a for a in pending if last_code and a["student"] == last_code[-1]]
+    return (mine or pending or [None])[-1]
+
+
+def _command(flow, line: str, who: str, last_code: list[str]) -> str:
+    """Do what one typed line asks; returns what to tell the proctor (zh / en)."""
+    from pe_station.flow import FlowError
+
+    line = line.strip()
+    try:
+        if line == "+":
+            a = _latest_pending(flow, last_code)
+            if not a:
+                return "没有待确认的成绩。/ Nothing to confirm."
+            a = flow.confirm(a["id"], who)
+            return f"已确认 confirmed: {a['student']} {a['rounded']} {a['unit']}"
+        if line == "-":
+            a = _latest_pending(flow, last_code)
+            if not a:
+                return "没有待确认的成绩可作废。/ Nothing to void."
+            flow.void(a["id"], who)
+            return f"已作废 voided: {a['student']} {a['rounded']}"
+        if line in ("r", "a", "e"):
+            if not last_code:
+                return "请先扫描学生。/ Scan a student first."
+            code = last_code[-1]
+            if line == "r":
+                flow.retest(code, who)
+                return f"重测 retest: {code}"
+            (flow.absent if line == "a" else flow.exempt)(code, who)
+            return f"{'缺考 absent' if line == 'a' else '免测 exempt'}: {code}"
+        student = flow.scan(line, who)
+        last_code.append(student["code"])
+        return f"当前学生 current: {student['code']} {student.get('name', '')}"
+    except FlowError as exc:
+        return str(exc)
+
+
+def run(args) -> int:
+    from devices import drivers as registry
+    from pe_station import rules
+    from pe_station.flow import Flow
+    from pe_station.service import Device, Service
+    from station import audit, roster
+
+    station = Station.open(args.data_dir)
+    who = station.operator(args.by)
+    try:
+        registry.driver_class(args.driver)
+        items = rules.load(station.config["pe.items_file"] or None)
+    except (registry.UnknownDriver, rules.RulesError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.item not in items:
+        raise UsageError(f"未知的体育项目“{args.item}”。可用项目：{', '.join(items)}。\n"
+                         f"Unknown PE item \"{args.item}\"; items: {', '.join(items)}.")
+    sitting = _sitting_for(station, args.item, args.session, who)
+    db = station.db
+    lock = threading.Lock()
+    events: list[dict] = []
+
+    def on_event(event: dict) -> None:
+        with lock:
+            events.append(event)
+
+    flow = Flow(db, sitting["id"], items[args.item], lookup_student=lambda c: roster.lookup(db, c),
+                audit=audit.record, on_event=on_event)
+    service = Service(flow, [Device(name=args.driver, driver=args.driver, port=args.port)],
+                      station.path("pe", "rawlogs"), on_event=on_event).start()
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    print(f"场次 / sitting {sitting['id']}", flush=True)
+    try:
+        if interactive:
+            _run_live(flow, service, who)
+        else:
+            _run_lines(flow, who, events, lock)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
+    print(f"已退出；场次 {sitting['id']} 仍然打开，关闭请用 station session close {sitting['id']}。\n"
+          f"Stopped; sitting {sitting['id']} stays open (close it with station session close).", flush=True)
+    return 0
+
+
+def _run_live(flow, service, who: str) -> None:
+    from rich.live import Live
+
+    message: list[str] = []
+    last_code: list[str] = []
+    with Live(get_renderable=lambda: _view(flow, service, message), console=console(),
+              refresh_per_second=8, screen=False):
+        for line in sys.stdin:
+            if line.strip() == "q":
+                break
+            if line.strip():
+                message.append(_command(flow, line, who, last_code))
+
+
+def _run_lines(flow, who: str, events: list[dict], lock: threading.Lock) -> None:
+    """Without a terminal (a script, a test): one line in, one line of news out."""
+    last_code: list[str] = []
+    stop = threading.Event()
+
+    def report() -> None:
+        while not stop.wait(0.05):
+            with lock:
+                batch, events[:] = list(events), []
+            for event in batch:
+                if event["type"] in ("attempt", "unassigned", "device"):
+                    print(json.dumps(event, ensure_ascii=False), flush=True)
+
+    printer = threading.Thread(target=report, daemon=True)
+    printer.start()
+    try:
+        for line in sys.stdin:
+            if line.strip() == "q":
+                break
+            if line.strip():
+                print(_command(flow, line, who, last_code), flush=True)
+    finally:
+        stop.set()
+        printer.join(1)
+        report_rest = [e for e in events if e["type"] in ("attempt", "unassigned")]
+        for event in report_rest:
+            print(json.dumps(event, ensure_ascii=False), flush=True)

@@ -1,0 +1,3 @@
+from station.web.pe.router import router
+
+__all__ = ["router"]

@@ -1,0 +1,210 @@
+"""The /pe page and its JSON API: scan, decide, watch the devices, export, close.
+
+Every write answers with the sitting's new state, or with a bilingual refusal
+(``{"error", "zh", "en"}``, status 400 for bad input, 409 for a request the sitting
+cannot take now). Live updates come as server-sent events on ``/api/pe/events``; the page
+re-reads its fragment on each one, and shows an unstable reading as it moves.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from pe_station import export
+from pe_station.flow import FlowError
+from pe_station.items import ITEMS
+from station import roster, sittings
+from station.web.pe.hub import Hub
+from station.web.templating import render
+
+router = APIRouter()
+
+ACTIONS = {
+    # action: (fields it needs, how the flow does it)
+    "scan": (("code",), lambda f, b, who: f.scan(b["code"], who, b.get("device") or None)),
+    "confirm": (("attempt",), lambda f, b, who: f.confirm(int(b["attempt"]), who)),
+    "void": (("attempt",), lambda f, b, who: f.void(int(b["attempt"]), who)),
+    "retest": (("code",), lambda f, b, who: f.retest(b["code"], who, b.get("device") or None)),
+    "absent": (("code",), lambda f, b, who: f.absent(b["code"], who)),
+    "exempt": (("code",), lambda f, b, who: f.exempt(b["code"], who)),
+    "correct": (("attempt", "value", "reason"),
+                lambda f, b, who: f.correct(int(b["attempt"]), str(b["value"]), str(b["reason"]), who)),
+    "assign": (("reading", "code"), lambda f, b, who: f.assign(int(b["reading"]), b["code"], who)),
+}
+FIELD_ZH = {"code": "学籍号/考号", "attempt": "成绩编号", "value": "成绩", "reason": "原因",
+            "reading": "读数编号", "item": "项目"}
+
+
+def refuse(zh: str, en: str, status: int = 409) -> JSONResponse:
+    return JSONResponse({"error": "refused", "zh": zh, "en": en}, status_code=status)
+
+
+async def _body(request: Request) -> dict | JSONResponse:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return refuse("请求内容不是 JSON 对象，请刷新页面后重试。",
+                      "The request body is not a JSON object; reload the page and try again.", 400)
+    return body
+
+
+def _missing(body: dict, fields: tuple[str, ...]) -> JSONResponse | None:
+    for name in fields:
+        if str(body.get(name, "")).strip() == "":
+            return refuse(f"缺少{FIELD_ZH.get(name, name)}，请填写后重试。",
+                          f"The {name} is missing; fill it in and try again.", 400)
+        if name in ("attempt", "reading") and not str(body[name]).strip().isdigit():
+            return refuse(f"{FIELD_ZH[name]}“{body[name]}”不是编号。", f"{name} \"{body[name]}\" is not a number.", 400)
+    return None
+
+
+def _who(request: Request, body: dict) -> str:
+    return request.app.state.station.operator(str(body.get("by") or "").strip() or None)
+
+
+def _state(hub: Hub, sitting_id: str) -> dict:
+    service = hub.service(sitting_id)
+    state = service.flow.state()
+    state["devices"] = service.status()
+    return state
+
+
+@router.get("/api/pe/state")
+def state_json(request: Request, sitting: str | None = None):
+    try:
+        return _state(Hub.of(request.app), sitting)
+    except (FlowError, sittings.SittingError) as exc:
+        return _refusal(exc)
+
+
+def _words(exc: Exception) -> dict:
+    """A refusal's two languages: FlowError carries them, SittingError has them on two lines."""
+    if isinstance(exc, FlowError):
+        return {"zh": exc.zh, "en": exc.en}
+    zh, _, en = str(exc).partition("\n")
+    return {"zh": zh, "en": en or zh}
+
+
+def _refusal(exc: Exception) -> JSONResponse:
+    return refuse(**_words(exc))
+
+
+@router.post("/api/pe/open")
+async def open_sitting(request: Request):
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    if (problem := _missing(body, ("item",))) is not None:
+        return problem
+    station = request.app.state.station
+    try:
+        s = await run_in_threadpool(sittings.open_sitting, station.db, "pe", str(body["item"]),
+                                    _who(request, body))
+    except sittings.SittingError as exc:
+        return _refusal(exc)
+    return {"sitting": s}
+
+
+@router.post("/api/pe/close")
+async def close_sitting(request: Request):
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    hub = Hub.of(request.app)
+    try:
+        sitting_id = hub.pick(body.get("sitting"))
+        closed = await run_in_threadpool(hub.close, sitting_id, _who(request, body))
+    except (FlowError, sittings.SittingError) as exc:
+        return _refusal(exc)
+    return {"sitting": closed}
+
+
+@router.post("/api/pe/{action}")
+async def act(action: str, request: Request):
+    if action not in ACTIONS:
+        return refuse(f"没有“{action}”这个操作。", f"There is no action \"{action}\".", 404)
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    fields, do = ACTIONS[action]
+    if (problem := _missing(body, fields)) is not None:
+        return problem
+    body = {k: str(v).strip() if k in ("code", "device") and v is not None else v for k, v in body.items()}
+    hub = Hub.of(request.app)
+
+    def run() -> dict:
+        service = hub.service(body.get("sitting"))
+        done = do(service.flow, body, _who(request, body))
+        return {"done": done, "state": _state(hub, service.flow.sitting)}
+
+    try:
+        return await run_in_threadpool(run)
+    except (FlowError, sittings.SittingError) as exc:
+        return _refusal(exc)
+
+
+@router.get("/api/pe/export")
+def export_results(request: Request, sitting: str | None = None, format: str = "json"):
+    hub = Hub.of(request.app)
+    db = request.app.state.station.db
+    try:
+        sitting_id = sitting or hub.pick(None)
+        sittings.get(db, sitting_id)
+    except (FlowError, sittings.SittingError) as exc:
+        return _refusal(exc)
+    document = export.results(db, sitting_id, lambda code: roster.lookup(db, code))
+    if format == "csv":
+        return Response(b"\xef\xbb\xbf" + export.to_csv(document).encode("utf-8"),
+                        media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="pe-{sitting_id}.csv"'})
+    if format != "json":
+        return refuse(f"导出格式只能是 csv 或 json，而不是“{format}”。",
+                      f"The export format is csv or json, not \"{format}\".", 400)
+    return document
+
+
+@router.get("/api/pe/events")
+async def events(request: Request, sitting: str | None = None):
+    hub = Hub.of(request.app)
+    try:
+        sitting_id = await run_in_threadpool(lambda: hub.service(sitting).flow.sitting)
+    except (FlowError, sittings.SittingError) as exc:
+        return _refusal(exc)
+    queue = hub.subscribe(sitting_id)
+
+    async def stream():
+        try:
+            yield "retry: 2000\n\n"
+            while not await request.is_disconnected():
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=10)
+                except asyncio.TimeoutError:
+                    yield ": keep-alive\n\n"      # proxies and browsers drop silent streams
+                    continue
+                yield f"data: {json.dumps(event, ensure_ascii=False, default=str)}\n\n"
+        finally:
+            hub.unsubscribe(queue)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store"})
+
+
+@router.get("/pe")
+def pe_page(request: Request, sitting: str | None = None):
+    hub = Hub.of(request.app)
+    fragment = bool(request.query_params.get("fragment"))
+    open_ = hub.open_pe_sittings()
+    state, problem = None, None
+    try:
+        state = _state(hub, sitting) if (sitting or open_) else None
+    except (FlowError, sittings.SittingError) as exc:
+        problem = _words(exc)
+    context = dict(page="pe", state=state, open_sittings=open_, items=ITEMS,
+                   problem=problem, rules=hub.items)
+    return render(request, "pe_main.html" if fragment else "pe.html", **context)

@@ -1,0 +1,150 @@
+"""`station pe …` as a proctor or a script runs it, with a meter on a real socat PTY."""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import serial
+
+from devices import rawlog
+from devices.drivers import qm_frame
+
+STATION = str(Path(sys.executable).with_name("station"))
+
+
+def frame(value, code=""):
+    return qm_frame.format_frame("SR-1", "sit_and_reach", code, value, "cm")
+
+
+class Lines:
+    """A process's stdout read by a thread, so a test can wait for a line without hanging."""
+
+    def __init__(self, proc):
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait(self, needle: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if needle in line:
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"no line with {needle!r} in {self.lines}")
+
+
+def roster(station, tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_text("学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n0002,李欣怡,女,四年级\n", encoding="gbk")
+    station("roster", "import", str(path), check=True)
+
+
+def test_drivers_lists_every_driver(station, data_dir):
+    names = [d["name"] for d in json.loads(station("pe", "drivers", "--json", check=True).stdout)]
+    assert names == ["alge-timy", "mt-sics", "kern", "qm-frame", "line"]
+
+
+def test_run_scan_reading_confirm_then_export_and_replay(station, data_dir, tmp_path, pty_pair):
+    roster(station, tmp_path)
+    pair = pty_pair()
+    proc = subprocess.Popen([STATION, "pe", "run", "--item", "sit_and_reach", "--driver", "qm-frame",
+                             "--port", pair.station_end, "--by", "张老师"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ.copy())
+    out = Lines(proc)
+    try:
+        sitting = out.wait("sitting").split()[-1]
+        out.wait('"connected"')
+        proc.stdin.write("0001\n")
+        proc.stdin.flush()
+        out.wait("当前学生 current: 0001")
+        with serial.Serial(pair.device_end) as meter:
+            meter.write(frame("-2.5"))
+            out.wait('"type": "attempt"')
+        proc.stdin.write("+\nq\n")
+        proc.stdin.flush()
+        out.wait("已确认 confirmed: 0001 -2.5 cm")
+        assert proc.wait(30) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    doc = json.loads(station("pe", "export", "--session", sitting, "--json", check=True).stdout)
+    (result,) = doc["results"]
+    assert (result["student"]["name"], result["value"], result["attempts"][0]["decided_by"]) == \
+        ("王子涵", "-2.5", "张老师")
+    csv_path = tmp_path / "results.csv"
+    station("pe", "export", "--session", sitting, "--csv", str(csv_path), check=True)
+    assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf") and "王子涵" in csv_path.read_text("utf-8-sig")
+
+    (log,) = (data_dir / "pe" / "rawlogs").glob("*.rawlog.jsonl")
+    assert log == rawlog.path_for(data_dir / "pe" / "rawlogs", sitting, pair.station_end)
+    replayed = station("pe", "replay", str(log), "--json", check=True).stdout.splitlines()
+    assert [json.loads(line)["value_text"] for line in replayed] == ["-2.5"]
+
+
+def test_export_refuses_an_unknown_sitting_and_a_missing_folder(station, data_dir, tmp_path):
+    r = station("pe", "export", "--session", "20990101-01", "--json")
+    assert r.returncode == 2 and "station session list" in r.stderr and r.stdout == ""
+    sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach",
+                      check=True).stdout.split()[-1]
+    r = station("pe", "export", "--session", sitting, "--csv", str(tmp_path / "nope" / "r.csv"))
+    assert r.returncode == 2 and "不存在" in r.stderr and "does not exist" in r.stderr
+
+
+def test_replay_refuses_a_file_that_is_not_a_raw_log(station, data_dir, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n", encoding="utf-8")
+    r = station("pe", "replay", str(bad))
+    assert r.returncode == 2 and "不是原始数据记录文件" in r.stderr
+
+
+def test_listen_prints_each_reading_as_json(station, data_dir, pty_pair):
+    pair = pty_pair()
+    proc = subprocess.Popen([STATION, "pe", "listen", "--driver", "qm-frame", "--port", pair.station_end,
+                             "--seconds", "2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ.copy())
+    with serial.Serial(pair.device_end) as meter:
+        while proc.poll() is None:          # keep sending until it has listened its time
+            meter.write(frame("7.5", "0001"))
+            time.sleep(0.1)
+    lines = proc.stdout.read().splitlines()
+    assert proc.returncode == 0 and lines
+    first = json.loads(lines[0])
+    assert (first["value"], first["code"], first["item"], first["port"]) == \
+        (7.5, "0001", "sit_and_reach", pair.station_end)
+
+
+def test_listen_on_a_missing_port_says_what_to_do(station, data_dir):
+    r = station("pe", "listen", "--driver", "qm-frame", "--port", "/dev/ttyNOPE9", "--seconds", "1")
+    assert r.returncode == 2 and "打不开串口" in r.stderr and "Cannot open serial port" in r.stderr
+
+
+def test_terminal_view_shows_student_reading_and_keys(make_flow, tmp_path):
+    from rich.console import Console
+
+    from pe_station.service import Device, Service
+    from station.commands.pe import _command, _view
+
+    flow = make_flow("sit_and_reach")
+    service = Service(flow, [Device("SR-1", "qm-frame", "COM3")], tmp_path)
+    codes: list[str] = []
+    assert "0001" in _command(flow, "0001", "张老师", codes)
+    from devices import drivers
+    (reading,) = drivers.get("qm-frame").feed(frame("30.0"))
+    flow.on_reading(reading, "SR-1", "COM3")
+    console = Console(record=True, width=120)
+    console.print(_view(flow, service, ["hello"]))
+    shown = console.export_text()
+    assert "测试甲" in shown and "30.0 cm" in shown and "常见范围" in shown and "+ 确认" in shown
+    assert "不在名册" in _command(flow, "9999", "张老师", codes)
+    assert "confirmed" in _command(flow, "+", "张老师", codes)
+    assert "absent" in _command(flow, "a", "张老师", codes)
