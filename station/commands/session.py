@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pe_station.items import ITEMS
-from station import sittings
+from station import sealing, sittings
 from station.commands.output import print_json, table
 from station.context import Station
 
@@ -30,12 +30,15 @@ def open_(args) -> int:
 
 def close(args) -> int:
     station = Station.open(args.data_dir)
-    s = sittings.close_sitting(station.db, args.id, station.operator(args.by))
+    who = station.operator(args.by)
+    s = sittings.close_sitting(station.db, args.id, who, on_closed=[sealing.on_closed(station, who)])
+    s["seal_code"] = sealing.seal_code(station, s["id"])
     if args.json:
         print_json(s)
     else:
-        print(f"场次 {s['id']} 已关闭（{s['closed_at']}，{s['closed_by']}）。\n"
-              f"Sitting {s['id']} closed at {s['closed_at']} by {s['closed_by']}.")
+        print(f"场次 {s['id']} 已关闭（{s['closed_at']}，{s['closed_by']}）。电子封签：{s['seal_code']}\n"
+              f"Sitting {s['id']} closed at {s['closed_at']} by {s['closed_by']}. "
+              f"Seal code: {s['seal_code']}")
     return 0
 
 

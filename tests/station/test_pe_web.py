@@ -1,6 +1,8 @@
 """The PE page and API under a real `station serve`, a meter on a real socat PTY."""
 import csv
 import io
+import json
+import re
 import socket
 import subprocess
 import sys
@@ -178,15 +180,21 @@ def test_closing_hands_the_results_over(pe):
     meter.send("10.0")
     (attempt,) = wait_for(lambda: _pending(client))
     client.post("/api/pe/confirm", json={"attempt": attempt["id"]}).raise_for_status()
-    closed = client.post("/api/pe/close", json={"sitting": sitting, "by": "张老师"})
-    assert closed.json()["sitting"]["state"] == "closed"
-    results = data_dir / "pe" / "results" / sitting
-    assert (results / "results.csv").exists() and (results / "results.json").exists()
+    closed = client.post("/api/pe/close", json={"sitting": sitting, "by": "张老师"}).json()["sitting"]
+    assert closed["state"] == "closed" and re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}", closed["seal_code"])
+    bundle = data_dir / "bundles" / sitting  # sealed at once, and queued for upload
+    manifest = json.loads((bundle / "manifest.json").read_text("utf-8"))
+    paths = {f["path"] for f in manifest["files"]}
+    assert {"results.csv", "results.json"} <= paths and any(p.startswith("rawlogs/") for p in paths)
     # Names stay home unless the config says otherwise (children's personal data).
-    assert "王子涵" not in (results / "results.json").read_text("utf-8")
+    assert "王子涵" not in (bundle / "results.json").read_text("utf-8")
+    from uploader.queue import status
+    from station.db import open_db
+    assert [s["seal_code"] for s in status(open_db(data_dir))] == [closed["seal_code"]]
     r = client.post("/api/pe/scan", json={"code": "0002", "sitting": sitting})
     assert r.status_code == 409 and "已关闭" in r.json()["zh"]
-    assert "已关闭" in client.get("/pe", params={"sitting": sitting}).text
+    page = client.get("/pe", params={"sitting": sitting}).text
+    assert "已关闭" in page and closed["seal_code"] in page
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

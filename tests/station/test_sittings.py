@@ -1,5 +1,6 @@
 """Sittings: opened, closed for good, listed; every change in the audit log."""
 import json
+import re
 
 
 def open_(station, *args):
@@ -16,13 +17,17 @@ def test_open_close_list(station, data_dir):
 
     closed = json.loads(station("session", "close", s["id"], "--by", "李老师", "--json", check=True).stdout)
     assert closed["state"] == "closed" and closed["closed_by"] == "李老师" and closed["closed_at"]
+    assert re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}", closed["seal_code"])  # sealed at once
+    queued = json.loads(station("upload", "status", "--json", check=True).stdout)["sittings"]
+    assert [q["seal_code"] for q in queued] == [closed["seal_code"]]
     still_open = json.loads(station("session", "list", "--open", "--json", check=True).stdout)
     assert [x["id"] for x in still_open] == [pe["id"]]
 
     from station.audit import entries
     from station.db import open_db
     log = entries(open_db(data_dir), "sitting", s["id"])
-    assert [(e["action"], e["who"]) for e in log] == [("sitting.open", "张老师"), ("sitting.close", "李老师")]
+    assert [(e["action"], e["who"]) for e in log] == [
+        ("sitting.open", "张老师"), ("sitting.close", "李老师"), ("sitting.seal", "李老师")]
 
 
 def test_closing_is_final(station):

@@ -97,21 +97,16 @@ class Hub:
             return service
 
     def close(self, sitting_id: str, who: str) -> dict:
-        """Close the sitting for good and hand its results over for sealing and upload."""
-        from pe_station import export
+        """Close the sitting for good; it is sealed and queued for upload at once."""
+        from station import sealing
 
         service = self._services.pop(sitting_id, None)
         if service is not None:
             service.stop()
-        db = self.station.db
-
-        def hand_over(closed: dict) -> None:
-            export.write_results(db, closed["id"], self.station.path("pe", "results", closed["id"]),
-                                 lambda code: roster.lookup(db, code),
-                                 include_names=bool(self.station.config["upload.include_names"]))
-
-        closed = sittings.close_sitting(db, sitting_id, who, on_closed=[hand_over])
-        self.publish({"type": "closed", "sitting": sitting_id})
+        closed = sittings.close_sitting(self.station.db, sitting_id, who,
+                                        on_closed=[sealing.on_closed(self.station, who)])
+        closed["seal_code"] = sealing.seal_code(self.station, sitting_id)
+        self.publish({"type": "closed", "sitting": sitting_id, "seal_code": closed["seal_code"]})
         return closed
 
     def stop(self) -> None:

@@ -195,6 +195,21 @@ async def events(request: Request, sitting: str | None = None):
                              headers={"Cache-Control": "no-store"})
 
 
+def _sealed(hub, sitting_id: str | None) -> dict | None:
+    """A closed sitting's seal code (电子封签), for the proctor to copy onto the sitting sheet."""
+    from station import sealing
+
+    if not sitting_id:
+        return None
+    try:
+        sitting = sittings.get(hub.station.db, sitting_id)
+    except sittings.SittingError:
+        return None
+    if sitting["state"] != "closed":
+        return None
+    return {**sitting, "seal_code": sealing.seal_code(hub.station, sitting_id)}
+
+
 @router.get("/pe")
 def pe_page(request: Request, sitting: str | None = None):
     hub = Hub.of(request.app)
@@ -206,5 +221,5 @@ def pe_page(request: Request, sitting: str | None = None):
     except (FlowError, sittings.SittingError) as exc:
         problem = _words(exc)
     context = dict(page="pe", state=state, open_sittings=open_, items=ITEMS,
-                   problem=problem, rules=hub.items)
+                   problem=problem, rules=hub.items, sealed=_sealed(hub, sitting) if problem else None)
     return render(request, "pe_main.html" if fragment else "pe.html", **context)

@@ -1,0 +1,100 @@
+"""Sealing (封存): a closed sitting becomes a signed bundle in the upload queue.
+
+Runs when a sitting closes, whoever closes it (the CLI, the /pe or /sing page). The
+bundle holds what the sitting produced — recordings with their sidecars, or the PE
+results and every raw byte the devices sent — and its manifest's short hash is the seal
+code the proctor copies onto the paper sitting sheet. Sealing the same sitting again
+finds the bundle already there and changes nothing.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from station import audit, roster, sittings
+from station.context import Station
+from station.errors import UsageError
+
+
+def bundle_dir(station: Station, sitting_id: str) -> Path:
+    return station.path("bundles") / sitting_id
+
+
+def _singing_contents(station: Station, sitting_id: str) -> tuple[dict[str, Path], list[dict]]:
+    from recorder.bundle import bundle_contents
+
+    return bundle_contents(station.db, sitting_id)
+
+
+def _pe_contents(station: Station, sitting_id: str, staging: Path) -> tuple[dict[str, Path], list[dict]]:
+    from pe_station import export
+
+    files = {p.name: p for p in export.write_results(
+        station.db, sitting_id, staging, lambda code: roster.lookup(station.db, code),
+        include_names=station.config["upload.include_names"])}
+    # Every raw byte the devices sent, so a result can be audited against the device.
+    for raw in sorted(station.path("pe", "rawlogs").glob(f"{sitting_id}_*.rawlog.jsonl")):
+        files[f"rawlogs/{raw.name}"] = raw
+    return files, []
+
+
+def seal(station: Station, sitting: dict):
+    """Write the sitting's bundle; returns uploader.bundle.Bundle."""
+    from uploader.bundle import write_bundle
+
+    with tempfile.TemporaryDirectory(prefix="seal-", dir=station.path("bundles")) as staging:
+        if sitting["kind"] == "pe":
+            files, rows = _pe_contents(station, sitting["id"], Path(staging))
+        else:
+            files, rows = _singing_contents(station, sitting["id"])
+        return write_bundle(
+            bundle_dir(station, sitting["id"]), station=station.station_id, sitting=sitting["id"],
+            token=station.config["upload.token"], kind=sitting["kind"], item=sitting["item"],
+            opened_at=sitting["opened_at"], closed_at=sitting["closed_at"], files=files,
+            results=rows or None, include_names=station.config["upload.include_names"],
+            link=False)  # a copy: the bundle stays as sealed whatever happens to the originals
+
+
+def seal_and_queue(station: Station, sitting_id: str, who: str | None = None) -> dict:
+    """Seal a closed sitting (once) and put it in the upload queue; returns its queue row."""
+    from uploader import queue
+    from uploader.bundle import read_manifest
+
+    db = station.db
+    sitting = sittings.get(db, sitting_id)
+    if sitting["state"] != "closed":
+        raise UsageError(f"场次 {sitting_id} 还没有关闭：关闭后才能封存上传（station session close {sitting_id}）。\n"
+                         f"Sitting {sitting_id} is still open: close it first, then it is sealed.")
+    folder = bundle_dir(station, sitting_id)
+    if (folder / "manifest.json").exists():
+        read_manifest(folder)  # a damaged bundle is reported, never re-sealed silently
+        row = queue.enqueue(db, folder)
+    else:
+        bundle = seal(station, sitting)
+        row = queue.enqueue(db, bundle.dir, digests=bundle.digests)
+        audit.record(db, station.operator(who), "sitting.seal", "sitting", sitting_id, None,
+                     {"seal_code": bundle.seal_code, "files": len(bundle.manifest["files"])})
+    return row
+
+
+def seal_code(station: Station, sitting_id: str) -> str | None:
+    row = station.db.execute("SELECT seal_code FROM upload_sittings WHERE sitting = ?",
+                             [sitting_id]).fetchone()
+    return row[0] if row else None
+
+
+def on_closed(station: Station, who: str | None = None):
+    """The callback every close passes to ``sittings.close_sitting``."""
+    def hand_over(closed: dict) -> None:
+        seal_and_queue(station, closed["id"], who)
+
+    return hand_over
+
+
+def seal_pending(station: Station) -> list[dict]:
+    """Seal closed sittings that never were (a crash or a full disk at closing time)."""
+    done = []
+    for sitting in sittings.list_sittings(station.db, "closed"):
+        if seal_code(station, sitting["id"]) is None:
+            done.append(seal_and_queue(station, sitting["id"], "station"))
+    return done
