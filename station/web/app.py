@@ -10,20 +10,27 @@ from fastapi.staticfiles import StaticFiles
 from station import __version__
 from station.context import Station
 from station.services.devicescan import DeviceScan
+from station.services.district import District
+from station.services.warmup import warm_up_in_background
 from station.web import pe, pin, status
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(station: Station, rehearsal: bool = False, scan_devices: bool = True) -> FastAPI:
+def create_app(station: Station, rehearsal: bool = False, background: bool = True) -> FastAPI:
+    """``background``: scan devices, talk to the district and warm the analysis up."""
     devices = DeviceScan()
+    district = District(station)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if scan_devices:
+        if background:
             devices.start()
+            district.start()
+            warm_up_in_background()
         yield
         devices.stop()
+        district.stop()
 
     app = FastAPI(title="qm-station", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None)

@@ -1,0 +1,76 @@
+"""The station's conversation with the district, in the background of `station serve`.
+
+Every half minute: seal any closed sitting that was not sealed (a crash at closing time),
+send the heartbeat (what is open, how the upload queue stands) and whatever waits in the
+outbox. The upload worker runs in a thread of its own, retrying until every file is in.
+Nothing here runs when no collector is configured.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+
+from station import __version__, outbox, sealing, sittings
+from station.context import Station
+
+log = logging.getLogger(__name__)
+
+
+def heartbeat(station: Station) -> dict:
+    from uploader import queue
+
+    db = station.db
+    return {"version": __version__,
+            "at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "sittings_open": len(sittings.list_sittings(db, "open")),
+            "queue": queue.summary(db)}
+
+
+class District:
+    def __init__(self, station: Station, every_s: float = 30.0):
+        self.station = station
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._upload_stop: threading.Event | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.station.config["upload.collector_url"])
+
+    def start(self) -> None:
+        loop = threading.Thread(target=self._loop, name="district", daemon=True)
+        loop.start()
+        self._threads.append(loop)
+        if self.configured:
+            from station.db import open_db
+            from uploader import worker
+
+            cfg = self.station.config
+            thread, self._upload_stop = worker.start_thread(
+                lambda: open_db(self.station.data_dir), cfg["upload.collector_url"], cfg["upload.token"],
+                rate_limit=cfg["upload.bandwidth_kbps"] * 1000 or None)
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._upload_stop:
+            self._upload_stop.set()
+
+    def tick(self) -> None:
+        station = self.station
+        sealing.seal_pending(station)
+        if not self.configured:
+            return
+        outbox.put(station.db, "heartbeat", f"/api/stations/{station.station_id}/heartbeat",
+                   heartbeat(station), replace=True)
+        outbox.flush(station.db, station.config["upload.collector_url"], station.config["upload.token"])
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the next tick tries again; a test day must not stop for this
+                log.exception("district tick failed")
+            self._stop.wait(self.every_s)
