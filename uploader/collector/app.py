@@ -18,6 +18,10 @@ from .store import now_iso, open_db
 
 log = logging.getLogger("qm.collector")
 DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024 ** 3
+# A PATCH whose body sends nothing this long is treated as a disconnect, freeing its upload for
+# the station's retry. Long enough for a congested school link, short next to the OS's own
+# detection of a dead TCP peer (minutes to hours).
+DEFAULT_PATCH_IDLE_TIMEOUT = 20.0
 
 
 def version() -> str:
@@ -32,9 +36,11 @@ class Collector:
     (only `put_file` runs in a worker thread, and it touches storage alone)."""
 
     def __init__(self, db: sqlite_utils.Database, spool: Spool, storage: LocalStorage | S3Storage,
-                 max_upload_bytes: int, expected_station_version: str | None = None):
+                 max_upload_bytes: int, expected_station_version: str | None = None,
+                 patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT):
         self.db, self.spool, self.storage = db, spool, storage
         self.max_upload_bytes = max_upload_bytes
+        self.patch_idle_timeout = patch_idle_timeout
         self.expected_station_version = expected_station_version
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -118,11 +124,14 @@ class Collector:
 def create_app(data_dir: str | Path, storage: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                s3_endpoint_url: str | None = None,
-               expected_station_version: str | None = None) -> FastAPI:
+               expected_station_version: str | None = None,
+               patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT) -> FastAPI:
+    if patch_idle_timeout <= 0:
+        raise ValueError("patch_idle_timeout must be positive")
     data_dir = Path(data_dir)
     state = Collector(open_db(data_dir), Spool(data_dir / "incoming"),
                       open_storage(storage, data_dir, s3_endpoint_url), max_upload_bytes,
-                      expected_station_version)
+                      expected_station_version, patch_idle_timeout)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

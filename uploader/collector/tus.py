@@ -223,29 +223,40 @@ async def patch(upload_id: str, request: Request) -> Response:
         return await receive(state, row, request, checksum)
 
 
-async def pump(request: Request, chunk: Chunk, room: int) -> bool:
+async def pump(request: Request, chunk: Chunk, room: int, idle_timeout: float) -> bool:
     """Stream the body into `chunk` in blocks of FLUSH_BYTES; True when the client went away.
+
+    A client that sends nothing for `idle_timeout` seconds counts as gone: a stalled link
+    would otherwise hold the upload's lock (every other PATCH gets 409 busy) until the OS
+    drops the dead socket, which can take many minutes.
 
     One block is written and hashed in a worker thread while the next one is being received,
     so the socket, the disk and the hashing overlap instead of taking turns."""
     loop = asyncio.get_running_loop()
     buffer, queued, pending = bytearray(), 0, None
+    pieces = request.stream().__aiter__()
+    disconnected = False
     try:
-        try:
-            async for piece in request.stream():
-                if queued + len(buffer) + len(piece) > room:
-                    raise CollectorError(400, "past_length", headers=tus_headers())
-                buffer += piece
-                if len(buffer) >= FLUSH_BYTES:
-                    block, buffer = buffer, bytearray()
-                    if pending is not None:
-                        await pending  # one block in flight: blocks land in order
-                    pending = loop.run_in_executor(WRITERS, chunk.write, block)
-                    queued += len(block)
-        except ClientDisconnect:
-            disconnected = True
-        else:
-            disconnected = False
+        while True:
+            try:
+                # Only the wait for bytes is timed: a slow disk must not cut a live client off,
+                # and a cancelled wait on a block in flight would let it land after a drop.
+                async with asyncio.timeout(idle_timeout):
+                    piece = await anext(pieces)
+            except StopAsyncIteration:
+                break
+            except (ClientDisconnect, TimeoutError):
+                disconnected = True
+                break
+            if queued + len(buffer) + len(piece) > room:
+                raise CollectorError(400, "past_length", headers=tus_headers())
+            buffer += piece
+            if len(buffer) >= FLUSH_BYTES:
+                block, buffer = buffer, bytearray()
+                if pending is not None:
+                    await pending  # one block in flight: blocks land in order
+                pending = loop.run_in_executor(WRITERS, chunk.write, block)
+                queued += len(block)
         if pending is not None:
             await pending
         if buffer:
@@ -263,7 +274,7 @@ async def receive(state, row: dict, request: Request, checksum) -> Response:
     whole = (await anyio.to_thread.run_sync(state.spool.hasher, upload_id, start)).copy()
     chunk = Chunk(state.spool.path(upload_id), start, whole, checksum[0] if checksum else None)
     try:
-        disconnected = await pump(request, chunk, length - start)
+        disconnected = await pump(request, chunk, length - start, state.patch_idle_timeout)
         # The data is on disk before the offset that counts it is recorded.
         await anyio.to_thread.run_sync(chunk.keep)
     except OSError as exc:
@@ -275,11 +286,14 @@ async def receive(state, row: dict, request: Request, checksum) -> Response:
         chunk.drop()
         raise
 
+    # A client that went silent may still be connected: tell it the offset that counts, and
+    # close the connection (the rest of its body, should it come, belongs to no request).
+    gone = {"Connection": "close"} if disconnected else {}
     if checksum and (disconnected or chunk.chunk_hash.digest() != checksum[1]):
         # A chunk that cannot be checked or fails its check is not kept.
         await anyio.to_thread.run_sync(truncate, chunk.path, start)
         if disconnected:
-            return Response(status_code=204)
+            return Response(status_code=204, headers=tus_headers(Upload_Offset=start, **gone))
         raise CollectorError(460, "checksum_mismatch", headers=tus_headers(Upload_Offset=start))
 
     offset = start + chunk.received
@@ -288,7 +302,7 @@ async def receive(state, row: dict, request: Request, checksum) -> Response:
     state.spool.remember(upload_id, offset, whole)
     if offset == length:  # finish even if the client has gone: its HEAD must not see a false end
         return await finish(state, {**row, "offset": offset}, whole, start)
-    return Response(status_code=204, headers=tus_headers(Upload_Offset=offset))
+    return Response(status_code=204, headers=tus_headers(Upload_Offset=offset, **gone))
 
 
 async def finish(state, row: dict, whole, start: int) -> Response:
