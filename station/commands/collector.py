@@ -33,7 +33,8 @@ def serve(args) -> int:
     cli.serve(args.host, args.port, folder, storage=args.storage, tls_cert=args.tls_cert,
               tls_key=args.tls_key, max_upload_bytes=args.max_upload_mib * 1024 * 1024,
               s3_endpoint_url=args.s3_endpoint_url,
-              expected_station_version=args.expected_station_version)
+              expected_station_version=args.expected_station_version,
+              patch_idle_timeout=args.patch_idle_timeout)
     return 0
 
 

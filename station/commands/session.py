@@ -1,4 +1,4 @@
-"""station session open | close | list"""
+"""station session open | close | list | sheet"""
 from __future__ import annotations
 
 from pe_station.items import ITEMS
@@ -51,4 +51,20 @@ def list_(args) -> int:
     table("场次 / sittings", ["编号 id", "类型 kind", "状态 state", "打开 opened", "关闭 closed"],
           [(s["id"], _describe(s), STATE_ZH[s["state"]], f"{s['opened_at'][:19]} {s['opened_by']}",
             f"{(s['closed_at'] or '')[:19]} {s['closed_by'] or ''}") for s in rows])
+    return 0
+
+
+def sheet(args) -> int:
+    """The printable sitting sheet: a text summary, or with --html a page to print and sign."""
+    from station import sheet as sheet_mod
+
+    station = Station.open(args.data_dir)
+    data = sheet_mod.sheet_data(station, args.id)
+    if args.html:
+        path = sheet_mod.write_html(data, args.html)
+        print(f"已写出场次记录单：{path}（用浏览器打开后打印，监测员和见证人签字）。电子封签：{data['seal_code']}\n"
+              f"Wrote the sitting sheet to {path}: open it in a browser, print it, and sign it. "
+              f"Seal code: {data['seal_code']}")
+    else:
+        print(sheet_mod.render_text(data))
     return 0

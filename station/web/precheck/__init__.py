@@ -1,0 +1,3 @@
+from station.web.precheck.router import router
+
+__all__ = ["router"]

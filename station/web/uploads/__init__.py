@@ -1,0 +1,3 @@
+from station.web.uploads.router import router
+
+__all__ = ["router"]
