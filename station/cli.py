@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(ssub, "list", "station.commands.session:list_", "列出场次 / list sittings")
     p.add_argument("--open", action="store_true", help="只列出未关闭的 / only open sittings")
     _json_flag(p)
+    p = _add(ssub, "sheet", "station.commands.session:sheet", "场次记录单（含电子封签）/ the sitting sheet, with its seal code")
+    p.add_argument("id")
+    p.add_argument("--html", metavar="FILE", help="写出可打印的记录单 / write a printable page")
 
     pe = sub.add_parser("pe", help="体育现场测试 / PE field test")
     psub = pe.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -118,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--song", help="歌曲编号（用于旋律匹配和串音检测）/ song id for the melody and bleed checks")
     p.add_argument("--plot", metavar="PNG", help="画出波形、电平和音高 / draw waveform, level and pitch")
     _json_flag(p)
+    p = _add(gsub, "record", "station.commands.sing:record", "录制一名考生的演唱 / record one student's take")
+    p.add_argument("--student", required=True, metavar="CODE", help="学籍号/考号 / the student's code")
+    p.add_argument("--song", metavar="ID", help="歌曲编号（默认：配置项 singing.song）/ song id (default: singing.song)")
+    p.add_argument("--seconds", type=float, metavar="N", help="最长录音秒数 / record at most N seconds")
+    _json_flag(p)
+    p = _add(gsub, "salvage", "station.commands.sing:salvage", "修复中断的录音 / repair interrupted takes")
+    _json_flag(p)
 
     upload = sub.add_parser("upload", help="上传到区县汇集服务器 / upload to the district collector")
     usub = upload.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -140,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", metavar="F")
     p.add_argument("--max-upload-mib", type=int, default=4096, help="单个文件上限 MiB / largest file, MiB")
     p.add_argument("--expected-station-version", help="工作站应有的软件版本 / the station version expected")
+    p.add_argument("--patch-idle-timeout", type=float, default=20.0, metavar="S",
+                   help="上传中断多少秒后释放（默认 20）/ seconds before a stalled upload is let go")
     p = _add(ksub, "add-station", "station.commands.collector:add_station", "登记工作站并生成令牌 / register a station, print its token")
     p.add_argument("station_id", metavar="STATION_ID")
     p.add_argument("--data", metavar="DIR")

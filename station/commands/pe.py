@@ -8,7 +8,7 @@ from pathlib import Path
 
 from station.commands.output import console, print_json, table
 from station.context import Station
-from station.errors import EXIT_FAILED, UsageError
+from station.errors import UsageError
 
 
 def drivers(args) -> int:

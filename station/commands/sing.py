@@ -2,20 +2,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from station.commands.output import console, print_json, table
 from station.context import Station
-from station.errors import EXIT_FAILED
+from station.errors import EXIT_FAILED, UsageError
+from station.singing import (TakePlan, TakeRefused, input_level_dbfs, plan_take, record_plan,
+                             run_salvage, take_summary, thresholds)
 
 VERDICT_ZH = {"accept": "[green]合格 accept[/green]", "retake": "[yellow]需重录 retake[/yellow]",
               "reject": "[red]不合格 reject[/red]"}
-
-
-def thresholds(station: Station):
-    from recorder.verify import Thresholds
-
-    return Thresholds.from_config(station.config.section("recorder.verify"))
 
 
 def _sidecar(path: Path) -> dict:
@@ -71,3 +68,75 @@ def verify(args) -> int:
                 "\n".join(f"{x['zh']}\n{x['en']}" for x in r["reasons"]) or "—")
                for r in results])
     return 0 if all(r["verdict"] == "accept" for r in results) else EXIT_FAILED
+
+
+def _print_verdict(summary: dict, student: dict) -> None:
+    take = summary["take"]
+    print(f"考生 {student['code']} 第 {take['attempt']} 次录音 / take {take['attempt']} of {student['code']}: "
+          f"{take['duration_s']:.1f} s → {take['path']}")
+    console().print(VERDICT_ZH.get(take["verdict"] or "", "[red]未能检查 not verified[/red]"))
+    for r in summary["reasons"]:
+        print(f"  - {r['zh']}\n    {r['en']}")
+
+
+def _terminal_meter(plan: TakePlan):
+    """One status line, rewritten in place: time left and the microphone level."""
+    total = plan.song_seconds
+
+    def show(recorder) -> None:
+        elapsed = recorder.captured / recorder.rate
+        level = input_level_dbfs(recorder)
+        bar = "#" * int(max(0.0, min(60.0, level + 60.0)) / 3)
+        left = f"剩余 {max(0.0, total - elapsed):4.0f} s left" if total else f"{elapsed:4.0f} s"
+        print(f"\r{left}  音量 level {level:6.1f} dBFS [{bar:<20}]", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def record(args) -> int:
+    import signal
+    import threading
+
+    station = Station.open(args.data_dir)
+    try:
+        plan = plan_take(station, args.student, args.song, args.seconds)
+    except TakeRefused as exc:
+        raise UsageError(str(exc)) from None
+    stop = threading.Event()
+    # Ctrl-C is the proctor's stop: the take ends and is kept, not torn off mid-file.
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if not args.json:
+        print(f"开始录音：考生 {plan.student['code']}，场次 {plan.sitting_id}"
+              f"{'，歌曲 ' + plan.song.id if plan.song else ''}。按 Ctrl-C 结束。\n"
+              f"Recording student {plan.student['code']} in sitting {plan.sitting_id}; Ctrl-C stops.",
+              file=sys.stderr, flush=True)
+    try:
+        outcome = record_plan(station, plan, stop=stop,
+                              progress=_terminal_meter(plan) if sys.stderr.isatty() else None)
+    except TakeRefused as exc:
+        print(f"{exc.zh}\n{exc.en}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    summary = take_summary(outcome)
+    if args.json:
+        print_json(summary)
+    else:
+        _print_verdict(summary, plan.student)
+    return 0 if summary["verdict"] == "accept" else EXIT_FAILED
+
+
+def salvage(args) -> int:
+    station = Station.open(args.data_dir)
+    results = run_salvage(station)
+    if args.json:
+        print_json(results)
+    elif not results:
+        print("没有需要修复的录音。\nNo interrupted takes to repair.")
+    else:
+        for r in results:
+            print(f"[{r['status']}] {r['zh']}\n    {r['en']}")
+    bad = any(r["status"] in ("failed", "unreadable") for r in results)
+    return EXIT_FAILED if bad else 0

@@ -13,6 +13,9 @@ from station.services.devicescan import DeviceScan
 from station.services.district import District
 from station.services.warmup import warm_up_in_background
 from station.web import pe, pin, status
+from station.web import uploads
+from station.web import precheck as precheck_web
+from station.web import sing as sing_web
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -42,4 +45,7 @@ def create_app(station: Station, rehearsal: bool = False, background: bool = Tru
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(status.router)
     app.include_router(pe.router)
+    app.include_router(sing_web.router)
+    app.include_router(precheck_web.router)
+    app.include_router(uploads.router)
     return app

@@ -1,0 +1,3 @@
+from station.web.sing.router import router
+
+__all__ = ["router"]

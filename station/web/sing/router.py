@@ -1,0 +1,231 @@
+"""The /sing page and its JSON API: scan, record, stop, verdict, retake, close.
+
+Every refusal is ``{"error", "zh", "en"}`` (400 bad input, 409 what the station cannot do
+now, e.g. a second take while one is recording). The take runs on the server
+(``desk.Desk``); the page follows it over server-sent events on ``/api/sing/events``:
+``level`` five times a second (meter and countdown), ``started``/``done``/``selected``/
+``salvaged``/``closed`` for the rest, on which the page re-reads its fragment.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from station import sittings
+from station.singing import TakeRefused, open_singing_sitting
+from station.services.salvage import salvage_in_background
+from station.web.sing.desk import Busy, Desk, sitting_state
+from station.web.templating import render
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    # Interrupted takes are repaired before the first student sings, and listed on the page.
+    salvage_in_background(app.state.station, Desk.of(app).salvage_done)
+    yield
+
+
+router = APIRouter(lifespan=lifespan)
+
+BUSY = ("正在为另一名考生录音，请等这次录音结束（或点“停止”）后再开始。",
+        "A take is being recorded; wait for it to end (or press Stop) before starting another.")
+
+
+def refuse(zh: str, en: str, status: int = 409, code: str = "refused") -> JSONResponse:
+    return JSONResponse({"error": code, "zh": zh, "en": en}, status_code=status)
+
+
+def _refusal(exc: Exception) -> JSONResponse:
+    if isinstance(exc, TakeRefused):
+        status = 400 if exc.code in ("not_in_roster", "bad_seconds", "unknown_song") else 409
+        return refuse(exc.zh, exc.en, status, exc.code)
+    zh, _, en = str(exc).partition("\n")
+    return refuse(zh, en or zh)
+
+
+async def _body(request: Request) -> dict | JSONResponse:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return refuse("请求内容不是 JSON 对象，请刷新页面后重试。",
+                      "The request body is not a JSON object; reload the page and try again.", 400)
+    return body
+
+
+def _seconds(body: dict) -> float | None | JSONResponse:
+    raw = body.get("seconds")
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return refuse(f"录音时长“{raw}”不是数字。", f"The length \"{raw}\" is not a number.", 400)
+
+
+def _state(desk: Desk) -> dict:
+    try:
+        sitting = open_singing_sitting(desk.station.db)
+    except TakeRefused as exc:
+        state: dict = {"sitting": None, "students": [], "progress": {"done": 0, "total": 0},
+                       "problem": {"zh": exc.zh, "en": exc.en}}
+    else:
+        state = sitting_state(desk.station, sitting)
+    live = desk.live
+    state.update(recording=live.to_json() if live else None, last=desk.last, selected=desk.selected,
+                 salvaged=desk.salvaged or [], retake_limit=int(desk.station.config["singing.retake_limit"]))
+    return state
+
+
+@router.get("/api/sing/state")
+def state_json(request: Request):
+    return _state(Desk.of(request.app))
+
+
+@router.post("/api/sing/open")
+async def open_sitting(request: Request):
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    station = request.app.state.station
+    who = station.operator(str(body.get("by") or "").strip() or None)
+    try:
+        s = await run_in_threadpool(sittings.open_sitting, station.db, "singing", None, who)
+    except sittings.SittingError as exc:
+        return _refusal(exc)
+    Desk.of(request.app).publish({"type": "opened", "sitting": s["id"]})
+    return {"sitting": s}
+
+
+@router.post("/api/sing/select")
+async def select(request: Request):
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    code = str(body.get("code") or "").strip()
+    if not code:
+        return refuse("缺少学籍号/考号，请扫描条码。", "The student code is missing; scan the barcode.", 400)
+    try:
+        return {"student": await run_in_threadpool(Desk.of(request.app).select, code)}
+    except TakeRefused as exc:
+        return _refusal(exc)
+
+
+@router.post("/api/sing/record")
+async def record(request: Request):
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    desk = Desk.of(request.app)
+    code = str(body.get("code") or desk.selected or "").strip()
+    if not code:
+        return refuse("请先扫描考生条码，再开始录音。", "Scan the student's barcode first, then record.", 400)
+    seconds = _seconds(body)
+    if isinstance(seconds, JSONResponse):
+        return seconds
+    song = str(body["song"]).strip() if body.get("song") else None
+    try:
+        live = await run_in_threadpool(desk.start, code, song, seconds)
+    except Busy:
+        return refuse(*BUSY, code="busy")
+    except TakeRefused as exc:
+        return _refusal(exc)
+    return JSONResponse({"recording": live.to_json()}, status_code=202)
+
+
+@router.post("/api/sing/stop")
+async def stop(request: Request):
+    if not Desk.of(request.app).stop():
+        return refuse("现在没有在录音。", "Nothing is being recorded now.", code="idle")
+    return {"stopping": True}
+
+
+@router.post("/api/sing/close")
+async def close_sitting(request: Request):
+    from station import sealing
+
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    desk = Desk.of(request.app)
+    if desk.live is not None:
+        return refuse(*BUSY, code="busy")
+    station = request.app.state.station
+    who = station.operator(str(body.get("by") or "").strip() or None)
+
+    def close() -> dict:
+        sitting_id = str(body.get("sitting") or "") or open_singing_sitting(station.db)["id"]
+        closed = sittings.close_sitting(station.db, sitting_id, who,
+                                        on_closed=[sealing.on_closed(station, who)])
+        closed["seal_code"] = sealing.seal_code(station, sitting_id)
+        return closed
+
+    try:
+        closed = await run_in_threadpool(close)
+    except (TakeRefused, sittings.SittingError) as exc:
+        return _refusal(exc)
+    desk.selected = None
+    desk.publish({"type": "closed", "sitting": closed["id"], "seal_code": closed["seal_code"]})
+    return {"sitting": closed}
+
+
+@router.get("/api/sing/events")
+async def events(request: Request):
+    desk = Desk.of(request.app)
+    queue = desk.subscribe()
+
+    async def stream():
+        try:
+            yield "retry: 2000\n\n"
+            while not await request.is_disconnected():
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=10)
+                except asyncio.TimeoutError:
+                    yield ": keep-alive\n\n"      # proxies and browsers drop silent streams
+                    continue
+                yield f"data: {json.dumps(event, ensure_ascii=False, default=str)}\n\n"
+        finally:
+            desk.unsubscribe(queue)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store"})
+
+
+def _sealed(station, sitting_id: str | None) -> dict | None:
+    """A sitting just closed here: its seal code (电子封签) for the paper sheet."""
+    from station import sealing
+
+    if not sitting_id:
+        return None
+    try:
+        sitting = sittings.get(station.db, sitting_id)
+    except sittings.SittingError:
+        return None
+    if sitting["state"] != "closed":
+        return None
+    return {**sitting, "seal_code": sealing.seal_code(station, sitting_id)}
+
+
+@router.get("/sing")
+def sing_page(request: Request, closed: str | None = None):
+    desk = Desk.of(request.app)
+    fragment = bool(request.query_params.get("fragment"))
+    state = _state(desk)
+    selected = next((s for s in state["students"] if s["code"] == desk.selected), None)
+    verdict = None
+    if selected is not None:
+        last = state["last"]
+        # The take just recorded here, else the student's last take on record (after a restart).
+        if last and last["code"] == selected["code"]:
+            verdict = last
+        elif selected["last_verdict"]:
+            verdict = {"verdict": selected["last_verdict"], "reasons": selected["last_reasons"],
+                       "error": None}
+    return render(request, "sing_main.html" if fragment else "sing.html", page="sing", state=state,
+                  selected=selected, verdict=verdict, sealed=_sealed(desk.station, closed))
