@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from tests.station.servers import STATION, Collector, free_port
 
 
@@ -16,17 +18,37 @@ def by_id(report):
     return {c["id"]: c for c in report["checks"]}
 
 
-def test_the_virtual_headset_is_ready(headset, data_dir, tmp_path):
+@pytest.fixture
+def loopback(headset):
+    """The earphones reach the microphone (an earpiece held to the mic, or a loopback cable)."""
+    module = subprocess.run(["pactl", "load-module", "module-loopback", "source=qm_ear.monitor",
+                             "sink=qm_mic", "latency_msec=20"], capture_output=True, text=True, check=True)
+    yield
+    subprocess.run(["pactl", "unload-module", module.stdout.strip()], check=False)
+
+
+def test_the_virtual_headset_is_ready(loopback, data_dir, tmp_path):
     result = precheck("--no-network", "--html", str(tmp_path / "report.html"))
     report = json.loads(result.stdout)
     checks = by_id(report)
-    assert {"audio.output", "audio.input", "audio.loopback", "audio.sample_rate", "disk.free"} <= checks.keys()
-    assert checks["audio.input"]["status"] == "pass", checks["audio.input"]
-    assert checks["audio.sample_rate"]["status"] == "pass"
-    assert checks["audio.loopback"]["status"] in ("pass", "skip")  # a real headset has no loopback
+    audio = ("audio.output", "audio.input", "audio.loopback", "audio.sample_rate")
+    assert set(audio) | {"disk.free"} <= checks.keys()
+    # A busy test machine may make the virtual sound server miss a deadline during the tone;
+    # the output check then warns, rightly. Every other audio check must pass.
+    assert [(i, checks[i]["status"]) for i in audio[1:]] == [(i, "pass") for i in audio[1:]], \
+        [checks[i] for i in audio]
+    assert checks["audio.output"]["status"] == "pass" or checks["audio.output"]["details"]["underflows_in_tone"]
+    assert checks["audio.loopback"]["details"]["latency_ms"] > 0
     assert report["overall"] != "fail" and result.returncode == 0, result.stderr
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert report["station_id"] in page and "audio.input" in page and "data:image/png;base64," in page
+
+
+def test_without_a_loopback_the_loopback_check_is_skipped_not_failed(headset, data_dir):
+    result = precheck("--no-network")
+    checks = by_id(json.loads(result.stdout))
+    assert checks["audio.loopback"]["status"] == "skip" and checks["audio.input"]["status"] == "pass"
+    assert result.returncode == 0
 
 
 def test_no_sound_server_fails_the_audio_checks_clearly(data_dir, tmp_path):
