@@ -19,6 +19,7 @@ from pe_station.service import Service, devices_for
 from station import audit, roster, sittings
 from station.context import Station
 from station.db import FILE_NAME, connect
+from station.web.events import Listeners
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 1.0       # seconds
@@ -28,7 +29,8 @@ CHECKPOINT_EVERY = 1.0       # seconds
 class Hub:
     station: Station
     _services: dict[str, Service] = field(default_factory=dict)
-    _listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue, str]] = field(default_factory=list)
+    # Bounded: a stalled page loses its oldest events, never the readers' memory.
+    _listeners: Listeners = field(default_factory=lambda: Listeners(maxsize=1000))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _items: dict | None = None
     _checkpointer: threading.Thread | None = None
@@ -135,25 +137,11 @@ class Hub:
 
     # --- live updates ------------------------------------------------------------------
     def subscribe(self, sitting_id: str) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
-        self._listeners.append((asyncio.get_running_loop(), queue, sitting_id))
-        return queue
+        return self._listeners.add(topic=sitting_id)
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
-        self._listeners[:] = [entry for entry in self._listeners if entry[1] is not queue]
+        self._listeners.remove(queue)
 
     def publish(self, event: dict) -> None:
-        """Called from reader threads: hand the event to each page's loop, never block."""
-        for loop, queue, sitting_id in list(self._listeners):
-            if event.get("sitting") not in (None, sitting_id):
-                continue
-            try:
-                loop.call_soon_threadsafe(_offer, queue, event)
-            except RuntimeError:          # that page's loop is gone
-                self.unsubscribe(queue)
-
-
-def _offer(queue: asyncio.Queue, event: dict) -> None:
-    if queue.full():                      # a stalled page: drop the oldest, it reloads state anyway
-        queue.get_nowait()
-    queue.put_nowait(event)
+        """Called from reader threads: a sitting's event goes to the pages watching it."""
+        self._listeners.publish(event, topic=event.get("sitting"))

@@ -7,18 +7,18 @@ re-reads its fragment on each one, and shows an unstable reading as it moves.
 """
 from __future__ import annotations
 
-import asyncio
-import json
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from pe_station import export
 from pe_station.flow import FlowError
 from pe_station.items import ITEMS
 from station import roster, sittings
+from station.web.api import json_body as _body, refuse, who as _who
+from station.web.events import stream as event_stream
 from station.web.pe.hub import Hub
+from station.web.sealed import sealed
 from station.web.templating import render
 
 router = APIRouter()
@@ -39,21 +39,6 @@ FIELD_ZH = {"code": "学籍号/考号", "attempt": "成绩编号", "value": "成
             "reading": "读数编号", "item": "项目"}
 
 
-def refuse(zh: str, en: str, status: int = 409) -> JSONResponse:
-    return JSONResponse({"error": "refused", "zh": zh, "en": en}, status_code=status)
-
-
-async def _body(request: Request) -> dict | JSONResponse:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return refuse("请求内容不是 JSON 对象，请刷新页面后重试。",
-                      "The request body is not a JSON object; reload the page and try again.", 400)
-    return body
-
-
 def _missing(body: dict, fields: tuple[str, ...]) -> JSONResponse | None:
     for name in fields:
         if str(body.get(name, "")).strip() == "":
@@ -62,10 +47,6 @@ def _missing(body: dict, fields: tuple[str, ...]) -> JSONResponse | None:
         if name in ("attempt", "reading") and not str(body[name]).strip().isdigit():
             return refuse(f"{FIELD_ZH[name]}“{body[name]}”不是编号。", f"{name} \"{body[name]}\" is not a number.", 400)
     return None
-
-
-def _who(request: Request, body: dict) -> str:
-    return request.app.state.station.operator(str(body.get("by") or "").strip() or None)
 
 
 def _state(hub: Hub, sitting_id: str) -> dict:
@@ -176,38 +157,7 @@ async def events(request: Request, sitting: str | None = None):
         sitting_id = await run_in_threadpool(lambda: hub.service(sitting).flow.sitting)
     except (FlowError, sittings.SittingError) as exc:
         return _refusal(exc)
-    queue = hub.subscribe(sitting_id)
-
-    async def stream():
-        try:
-            yield "retry: 2000\n\n"
-            while not await request.is_disconnected():
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=10)
-                except asyncio.TimeoutError:
-                    yield ": keep-alive\n\n"      # proxies and browsers drop silent streams
-                    continue
-                yield f"data: {json.dumps(event, ensure_ascii=False, default=str)}\n\n"
-        finally:
-            hub.unsubscribe(queue)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store"})
-
-
-def _sealed(hub, sitting_id: str | None) -> dict | None:
-    """A closed sitting's seal code (电子封签), for the proctor to copy onto the sitting sheet."""
-    from station import sealing
-
-    if not sitting_id:
-        return None
-    try:
-        sitting = sittings.get(hub.station.db, sitting_id)
-    except sittings.SittingError:
-        return None
-    if sitting["state"] != "closed":
-        return None
-    return {**sitting, "seal_code": sealing.seal_code(hub.station, sitting_id)}
+    return event_stream(request, hub.subscribe(sitting_id), hub.unsubscribe)
 
 
 @router.get("/pe")
@@ -221,5 +171,5 @@ def pe_page(request: Request, sitting: str | None = None):
     except (FlowError, sittings.SittingError) as exc:
         problem = _words(exc)
     context = dict(page="pe", state=state, open_sittings=open_, items=ITEMS,
-                   problem=problem, rules=hub.items, sealed=_sealed(hub, sitting) if problem else None)
+                   problem=problem, rules=hub.items, sealed=sealed(hub.station, sitting) if problem else None)
     return render(request, "pe_main.html" if fragment else "pe.html", **context)

@@ -5,7 +5,7 @@ page each result as it lands. ``Meter`` keeps the configured microphone open onl
 page listens and no check needs it: the input check must have the device to itself, and
 an idle station must not hold a headset open for nobody.
 
-Threads hand events to each page's event loop with ``call_soon_threadsafe`` (as the PE
+Threads hand events to each page through ``station.web.events.Listeners`` (as the PE
 hub does); nothing here blocks a request.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Callable
 
 from station import precheck
 from station.context import Station
+from station.web.events import Listeners
 
 log = logging.getLogger(__name__)
 
@@ -25,37 +26,6 @@ BLOCK_S = 0.1            # one level reading per 100 ms block
 STALL_S = 5.0            # no block for this long: the device is gone, reopen it
 RETRY_S = 3.0            # wait before reopening a microphone that failed
 JOIN_S = 12.0            # opening and closing are each bounded at 5 s by devices.audio
-
-
-class Listeners:
-    """The pages' event queues; ``publish`` may be called from any thread."""
-
-    def __init__(self) -> None:
-        self._entries: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = []
-        self._lock = threading.Lock()
-
-    def add(self) -> asyncio.Queue:
-        q: asyncio.Queue = asyncio.Queue(maxsize=500)
-        with self._lock:
-            self._entries.append((asyncio.get_running_loop(), q))
-        return q
-
-    def remove(self, q: asyncio.Queue) -> None:
-        with self._lock:
-            self._entries = [e for e in self._entries if e[1] is not q]
-
-    def publish(self, event: dict) -> None:
-        for loop, q in list(self._entries):
-            try:
-                loop.call_soon_threadsafe(_offer, q, event)
-            except RuntimeError:          # that page's loop has closed
-                self.remove(q)
-
-
-def _offer(q: asyncio.Queue, event: dict) -> None:
-    if q.full():                          # a stalled page: drop the oldest level reading
-        q.get_nowait()
-    q.put_nowait(event)
 
 
 class Meter:
@@ -159,7 +129,8 @@ class Desk:
 
     def __init__(self, station: Station):
         self.station = station
-        self.listeners = Listeners()
+        # Bounded: a stalled page loses its oldest level readings.
+        self.listeners = Listeners(maxsize=500)
         self.meter = Meter(lambda: station.config["audio.input"] or "", self.listeners.publish)
         self._lock = threading.Lock()
         self._running = False

@@ -7,23 +7,19 @@ opens as the same printable page ``station precheck --html`` writes.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from station import precheck
+from station.web.api import NOT_AN_OBJECT, refuse
+from station.web.events import stream as event_stream
 from station.web.precheck.live import Busy, Desk
 from station.web.templating import render
 
 router = APIRouter()
-KEEP_ALIVE_S = 10
-
-
-def refuse(zh: str, en: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": "refused", "zh": zh, "en": en}, status_code=status)
 
 
 def summaries(station, limit: int = 10) -> list[dict]:
@@ -58,8 +54,7 @@ async def start_run(request: Request):
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        return refuse("请求内容不是 JSON 对象，请刷新页面后重试。",
-                      "The request body is not a JSON object; reload the page and try again.", 400)
+        return refuse(*NOT_AN_OBJECT, 400)
     network = body.get("network", True)
     if not isinstance(network, bool):
         return refuse("“network”只能是 true 或 false。", "\"network\" must be true or false.", 400)
@@ -82,24 +77,8 @@ def run_state(request: Request) -> dict:
 @router.get("/api/precheck/events")
 async def events(request: Request):
     desk = Desk.of(request.app)
-    q = desk.subscribe()
-
-    async def stream():
-        try:
-            yield "retry: 2000\n\n"
-            while not await request.is_disconnected():
-                try:
-                    event = await asyncio.wait_for(q.get(), timeout=KEEP_ALIVE_S)
-                except asyncio.TimeoutError:
-                    yield ": keep-alive\n\n"      # proxies and browsers drop silent streams
-                    continue
-                yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
-        finally:
-            # The last page gone closes the microphone.
-            desk.unsubscribe(q)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store"})
+    # Unsubscribing the last page closes the microphone.
+    return event_stream(request, desk.subscribe(), desk.unsubscribe)
 
 
 @router.get("/api/precheck/reports")

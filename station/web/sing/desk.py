@@ -16,6 +16,7 @@ from typing import Any
 from station import roster
 from station import singing
 from station.context import Station
+from station.web.events import Listeners
 
 STATES = ("pending", "accepted", "retake", "rejected")
 
@@ -51,7 +52,8 @@ class Desk:
     last: dict | None = None               # the last take's verdict, or why it failed
     selected: str | None = None            # the student the proctor scanned
     salvaged: list[dict] | None = None     # None until start-up salvage has run
-    _listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = field(default_factory=list)
+    # Unbounded: a page must not miss "done" behind a run of level events.
+    _listeners: Listeners = field(default_factory=Listeners)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -64,23 +66,13 @@ class Desk:
     # --- events ---------------------------------------------------------------------------
 
     def subscribe(self) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue()
-        with self._lock:
-            self._listeners.append((asyncio.get_running_loop(), queue))
-        return queue
+        return self._listeners.add()
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
-        with self._lock:
-            self._listeners = [(lp, q) for lp, q in self._listeners if q is not queue]
+        self._listeners.remove(queue)
 
     def publish(self, event: dict) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for loop, queue in listeners:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-            except RuntimeError:  # that page's loop has closed: it is gone
-                self.unsubscribe(queue)
+        self._listeners.publish(event)
 
     def salvage_done(self, results: list[dict]) -> None:
         self.salvaged = results

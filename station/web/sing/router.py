@@ -8,17 +8,18 @@ now, e.g. a second take while one is recording). The take runs on the server
 """
 from __future__ import annotations
 
-import asyncio
-import json
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from station import sittings
 from station.singing import TakeRefused, open_singing_sitting
 from station.services.salvage import salvage_in_background
+from station.web.api import json_body as _body, refuse, who as _who
+from station.web.events import stream as event_stream
+from station.web.sealed import sealed
 from station.web.sing.desk import Busy, Desk, sitting_state
 from station.web.templating import render
 
@@ -36,27 +37,12 @@ BUSY = ("正在为另一名考生录音，请等这次录音结束（或点“�
         "A take is being recorded; wait for it to end (or press Stop) before starting another.")
 
 
-def refuse(zh: str, en: str, status: int = 409, code: str = "refused") -> JSONResponse:
-    return JSONResponse({"error": code, "zh": zh, "en": en}, status_code=status)
-
-
 def _refusal(exc: Exception) -> JSONResponse:
     if isinstance(exc, TakeRefused):
         status = 400 if exc.code in ("not_in_roster", "bad_seconds", "unknown_song") else 409
         return refuse(exc.zh, exc.en, status, exc.code)
     zh, _, en = str(exc).partition("\n")
     return refuse(zh, en or zh)
-
-
-async def _body(request: Request) -> dict | JSONResponse:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return refuse("请求内容不是 JSON 对象，请刷新页面后重试。",
-                      "The request body is not a JSON object; reload the page and try again.", 400)
-    return body
 
 
 def _seconds(body: dict) -> float | None | JSONResponse:
@@ -94,9 +80,8 @@ async def open_sitting(request: Request):
     if isinstance(body, JSONResponse):
         return body
     station = request.app.state.station
-    who = station.operator(str(body.get("by") or "").strip() or None)
     try:
-        s = await run_in_threadpool(sittings.open_sitting, station.db, "singing", None, who)
+        s = await run_in_threadpool(sittings.open_sitting, station.db, "singing", None, _who(request, body))
     except sittings.SittingError as exc:
         return _refusal(exc)
     Desk.of(request.app).publish({"type": "opened", "sitting": s["id"]})
@@ -157,7 +142,7 @@ async def close_sitting(request: Request):
     if desk.live is not None:
         return refuse(*BUSY, code="busy")
     station = request.app.state.station
-    who = station.operator(str(body.get("by") or "").strip() or None)
+    who = _who(request, body)
 
     def close() -> dict:
         sitting_id = str(body.get("sitting") or "") or open_singing_sitting(station.db)["id"]
@@ -178,38 +163,7 @@ async def close_sitting(request: Request):
 @router.get("/api/sing/events")
 async def events(request: Request):
     desk = Desk.of(request.app)
-    queue = desk.subscribe()
-
-    async def stream():
-        try:
-            yield "retry: 2000\n\n"
-            while not await request.is_disconnected():
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=10)
-                except asyncio.TimeoutError:
-                    yield ": keep-alive\n\n"      # proxies and browsers drop silent streams
-                    continue
-                yield f"data: {json.dumps(event, ensure_ascii=False, default=str)}\n\n"
-        finally:
-            desk.unsubscribe(queue)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store"})
-
-
-def _sealed(station, sitting_id: str | None) -> dict | None:
-    """A sitting just closed here: its seal code (电子封签) for the paper sheet."""
-    from station import sealing
-
-    if not sitting_id:
-        return None
-    try:
-        sitting = sittings.get(station.db, sitting_id)
-    except sittings.SittingError:
-        return None
-    if sitting["state"] != "closed":
-        return None
-    return {**sitting, "seal_code": sealing.seal_code(station, sitting_id)}
+    return event_stream(request, desk.subscribe(), desk.unsubscribe)
 
 
 @router.get("/sing")
@@ -228,4 +182,4 @@ def sing_page(request: Request, closed: str | None = None):
             verdict = {"verdict": selected["last_verdict"], "reasons": selected["last_reasons"],
                        "error": None}
     return render(request, "sing_main.html" if fragment else "sing.html", page="sing", state=state,
-                  selected=selected, verdict=verdict, sealed=_sealed(desk.station, closed))
+                  selected=selected, verdict=verdict, sealed=sealed(desk.station, closed))

@@ -8,8 +8,8 @@
   var form = document.getElementById("pe-scan");
   var input = document.getElementById("pe-code");
   var message = document.getElementById("pe-message");
-  var text = JSON.parse((document.getElementById("pe-text") || {}).textContent || "{}");
-  var lang = document.documentElement.lang === "en" ? "en" : "zh";
+  var text = qm.texts("pe-text");
+  var lang = qm.lang;
   var sitting = form ? form.dataset.sitting : null;
 
   function say(doc, bad) {
@@ -18,42 +18,21 @@
     message.className = "pe-message" + (bad ? " fail" : "");
   }
 
-  function focusCode() { if (input && document.activeElement !== input) { input.focus(); } }
-
-  var refreshing = false, again = false;
-  function refresh() {
-    if (refreshing) { again = true; return; }
-    refreshing = true;
-    fetch(main.dataset.refreshUrl, { headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) { main.innerHTML = html; } })
-      .catch(function () {})
-      .then(function () { refreshing = false; if (again) { again = false; refresh(); } });
-  }
+  // A click elsewhere on the page must not leave the scanner typing into nothing.
+  var focusCode = qm.keepFocus(input);
+  var refresh = qm.refresher(main);
 
   function post(action, body) {
     body = body || {};
     if (sitting && !body.sitting) { body.sitting = sitting; }
-    return fetch("/api/pe/" + action, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
-    }).then(function (r) {
-      return r.json().then(function (doc) {
-        if (!r.ok) { say(doc, true); return null; }
-        say(null); refresh(); return doc;
-      });
-    }).catch(function () { say({ zh: text.offline, en: text.offline }, true); return null; });
+    return qm.post("/api/pe/" + action, body, say, text.offline)
+      .then(function (doc) { if (doc) { refresh(); } return doc; });
   }
 
-  if (form) {
-    form.addEventListener("submit", function (e) {
-      e.preventDefault();
-      var code = input.value.trim();
-      input.value = "";
-      if (!code) { return; }
-      var device = document.getElementById("pe-device");
-      post("scan", { code: code, device: device ? device.value : "" }).then(focusCode);
-    });
-  }
+  qm.onScan(form, input, function (code) {
+    var device = document.getElementById("pe-device");
+    post("scan", { code: code, device: device ? device.value : "" }).then(focusCode);
+  });
 
   var openForm = function (e) {
     if (!e.target || e.target.id !== "pe-open") { return; }
@@ -92,15 +71,8 @@
     var b = main.querySelector('[data-key="' + e.key + '"]');
     if (b) { e.preventDefault(); b.click(); }
   });
-  // A click elsewhere on the page must not leave the scanner typing into nothing.
-  document.addEventListener("click", function (e) {
-    if (!e.target.closest("input, select, textarea, a")) { setTimeout(focusCode, 0); }
-  });
-
-  if (main.dataset.events && window.EventSource) {
-    var source = new EventSource(main.dataset.events);
-    source.onmessage = function (m) {
-      var ev = JSON.parse(m.data);
+  if (main.dataset.events) {
+    qm.listen(main.dataset.events, function (ev) {
       if (ev.type === "live") {
         main.querySelectorAll("[data-live]").forEach(function (el) {
           if (el.dataset.live === ev.device) { el.textContent = ev.value + " " + ev.unit; el.classList.add("moving"); }
@@ -109,8 +81,7 @@
       }
       if (ev.type === "closed") { window.location.reload(); return; }
       refresh();
-    };
-    source.onopen = function () { refresh(); };
+    }, refresh);
   }
   focusCode();
 })();

@@ -4,8 +4,8 @@
 (function () {
   var form = document.getElementById("pc-form");
   if (!form) { return; }
-  var text = JSON.parse(document.getElementById("pc-text").textContent);
-  var lang = document.documentElement.lang === "en" ? "en" : "zh";
+  var text = qm.texts("pc-text");
+  var lang = qm.lang;
   var start = document.getElementById("pc-start");
   var network = document.getElementById("pc-network");
   var message = document.getElementById("pc-message");
@@ -75,12 +75,7 @@
     refreshReports();
   }
 
-  function refreshReports() {
-    fetch(reports.dataset.refreshUrl, { headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) { reports.innerHTML = html; } })
-      .catch(function () { /* the next run refreshes it */ });
-  }
+  function refreshReports() { qm.fragment(reports, reports.dataset.refreshUrl); }   // or the next run does
 
   function showLevel(ev) {
     if (ev.paused) { levelNote.textContent = text.paused; setBar(null); return; }
@@ -130,19 +125,13 @@
     e.preventDefault();
     say("");
     start.disabled = true;
-    fetch("/api/precheck/run", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ network: network.checked })
-    }).then(function (r) {
-      return r.json().then(function (doc) {
-        if (!r.ok) { say(words(doc), true); start.disabled = false; }
-      });
-    }).catch(function () { say(text.offline, true); start.disabled = false; });
+    qm.post("/api/precheck/run", { network: network.checked }, function (doc, bad) {
+      if (bad) { say(words(doc), true); start.disabled = false; }
+    }, text.offline);
   });
 
-  if (window.EventSource) {
-    var source = new EventSource("/api/precheck/events");
-    source.onmessage = function (m) { onEvent(JSON.parse(m.data)); };
+  var source = qm.listen("/api/precheck/events", onEvent);
+  if (source) {
     source.onerror = function () { if (start.disabled) { say(text.offline, true); } };
     source.onopen = function () { if (message.textContent === text.offline) { say(""); } };
     // Leaving the page closes the stream at once, so the station closes the microphone.

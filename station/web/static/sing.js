@@ -13,8 +13,8 @@
   var remaining = document.getElementById("sing-remaining");
   var fill = document.getElementById("sing-level-fill");
   var levelValue = document.getElementById("sing-level-value");
-  var text = JSON.parse((document.getElementById("sing-text") || {}).textContent || "{}");
-  var lang = document.documentElement.lang === "en" ? "en" : "zh";
+  var text = qm.texts("sing-text");
+  var lang = qm.lang;
 
   function say(doc, bad) {
     if (!message) { return; }
@@ -23,28 +23,14 @@
     message.className = "sing-message" + (bad ? " fail" : "");
   }
 
-  function focusCode() { if (input && document.activeElement !== input) { input.focus(); } }
-
-  var refreshing = false, again = false;
-  function refresh() {
-    if (refreshing) { again = true; return; }
-    refreshing = true;
-    fetch(main.dataset.refreshUrl, { headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) { main.innerHTML = html; } })
-      .catch(function () {})
-      .then(function () { refreshing = false; if (again) { again = false; refresh(); } });
-  }
+  // A click elsewhere must not leave the scanner typing into nothing; the buttons refocus
+  // once their request is answered.
+  var focusCode = qm.keepFocus(input, "input, select, textarea, a, [data-action]");
+  var refresh = qm.refresher(main);
 
   function post(action, body) {
-    return fetch("/api/sing/" + action, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {})
-    }).then(function (r) {
-      return r.json().then(function (doc) {
-        if (!r.ok) { say(doc, true); return null; }
-        say(null); refresh(); return doc;
-      });
-    }).catch(function () { say({ zh: text.offline, en: text.offline }, true); return null; });
+    return qm.post("/api/sing/" + action, body, say, text.offline)
+      .then(function (doc) { if (doc) { refresh(); } return doc; });
   }
 
   function recording(on) {
@@ -69,23 +55,11 @@
     }
   }
 
-  if (form) {
-    form.addEventListener("submit", function (e) {
-      e.preventDefault();
-      var code = input.value.trim();
-      input.value = "";
-      if (!code) { return; }
-      post("select", { code: code }).then(focusCode);
-    });
-  }
+  qm.onScan(form, input, function (code) { post("select", { code: code }).then(focusCode); });
 
   document.addEventListener("click", function (e) {
     var b = e.target.closest("[data-action]");
-    if (!b) {
-      // A click elsewhere must not leave the scanner typing into nothing.
-      if (!e.target.closest("input, select, textarea, a")) { setTimeout(focusCode, 0); }
-      return;
-    }
+    if (!b) { return; }
     var action = b.dataset.action;
     if (action === "record") {
       recording(true);
@@ -104,21 +78,16 @@
     }
   });
 
-  if (window.EventSource) {
-    var source = new EventSource("/api/sing/events");
-    source.onmessage = function (m) {
-      var ev = JSON.parse(m.data);
-      if (ev.type === "level") { recording(true); showLevel(ev); return; }
-      if (ev.type === "started") { recording(true); }
-      if (ev.type === "done") {
-        recording(false);
-        say(ev.error || null, !!ev.error);
-      }
-      if (ev.type === "opened") { window.location.reload(); return; }
-      if (ev.type === "closed") { window.location.href = "/sing?closed=" + encodeURIComponent(ev.sitting); return; }
-      refresh();
-    };
-    source.onopen = function () { refresh(); };
-  }
+  qm.listen("/api/sing/events", function (ev) {
+    if (ev.type === "level") { recording(true); showLevel(ev); return; }
+    if (ev.type === "started") { recording(true); }
+    if (ev.type === "done") {
+      recording(false);
+      say(ev.error || null, !!ev.error);
+    }
+    if (ev.type === "opened") { window.location.reload(); return; }
+    if (ev.type === "closed") { window.location.href = "/sing?closed=" + encodeURIComponent(ev.sitting); return; }
+    refresh();
+  }, refresh);
   focusCode();
 })();
