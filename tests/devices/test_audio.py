@@ -7,75 +7,18 @@ playing into the shared microphone at the same time would land in these recordin
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from devices import audio
+from tests.devices.headset import RATE, ROOT
 
 pytestmark = pytest.mark.audio
-
-ROOT = Path(__file__).resolve().parents[2]
-RATE = 48000
-
-
-class PrivateHeadset:
-    """A virtual headset on its own PulseAudio server, switched to with ``use()``."""
-
-    def __init__(self, runtime: Path):
-        self.runtime = runtime
-        self.env = {"QM_AUDIO_RUNTIME": str(runtime), "XDG_RUNTIME_DIR": str(runtime),
-                    "PULSE_SERVER": f"unix:{runtime}/pulse/native",
-                    "PULSE_RUNTIME_PATH": f"{runtime}/pulse", "PULSE_STATE_PATH": f"{runtime}/state"}
-
-    def script(self, command: str) -> None:
-        result = subprocess.run([str(ROOT / "scripts" / "virtual-audio"), command],
-                                env={**os.environ, **self.env}, capture_output=True, text=True,
-                                timeout=30)
-        assert result.returncode == 0, result.stderr
-
-    def pactl(self, *args: str) -> None:
-        subprocess.run(["pactl", "--server", self.env["PULSE_SERVER"], *args], check=True,
-                       capture_output=True, timeout=10)
-
-    def play_into(self, sink: str, samples: np.ndarray, path: Path) -> subprocess.Popen:
-        write_wav(path, samples)
-        return subprocess.Popen(["paplay", "--server", self.env["PULSE_SERVER"],
-                                 f"--device={sink}", str(path)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
-    import soundfile
-
-    soundfile.write(str(path), np.asarray(samples, dtype=np.float32), rate, subtype="PCM_16")
-    return path
-
-
-@pytest.fixture(scope="module")
-def private_headset(tmp_path_factory):
-    headset = PrivateHeadset(tmp_path_factory.mktemp("pa"))
-    headset.script("start")
-    yield headset
-    headset.script("stop")
-
-
-@pytest.fixture
-def on_headset(private_headset, monkeypatch):
-    """This process's PortAudio talks to the private server for the test."""
-    private_headset.script("start")  # idempotent; restarts it if a test stopped it
-    for key, value in private_headset.env.items():
-        monkeypatch.setenv(key, value)
-    audio.rescan()
-    yield private_headset
-    monkeypatch.undo()
-    audio.rescan()
 
 
 def tone(freq: float, seconds: float, amplitude: float = 0.1) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -12,27 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import sqlite_utils
 
 from recorder import takes
 from recorder.capture import (Accompaniment, CaptureError, Recorder, _with_dropouts, kept_path,
                               record_take, xcorr_offset)
 from recorder.journal import Journal, JournalHeader, JournalWriter, journal_dir, sha256_of, sidecar_path
-from recorder.schema import MIGRATIONS
 
 RATE = 48000
 SITTING = "20261122-01"
 NOTES = (262.0, 330.0, 392.0, 523.0)     # C4 E4 G4 C5: the tune the student sings
 SONG_NOTE = 150.0                        # the accompaniment's drone, below the tune
-
-
-@pytest.fixture
-def db(tmp_path):
-    conn = sqlite3.connect(str(tmp_path / "station.db"), isolation_level=None)
-    database = sqlite_utils.Database(conn)
-    for migrate in MIGRATIONS:
-        migrate(database)
-    return database
 
 
 def sung_melody(seconds: float, rate: int = RATE) -> np.ndarray:

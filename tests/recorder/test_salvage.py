@@ -18,19 +18,9 @@ from recorder import takes
 from recorder.journal import (Journal, JournalError, JournalHeader, JournalWriter, journal_dir,
                               sha256_of, sidecar_path)
 from recorder.salvage import salvage
-from recorder.schema import MIGRATIONS
 
 RATE = 48000
 SITTING = "20261122-01"
-
-
-@pytest.fixture
-def db(tmp_path):
-    conn = sqlite3.connect(str(tmp_path / "station.db"), isolation_level=None)
-    database = sqlite_utils.Database(conn)
-    for migrate in MIGRATIONS:
-        migrate(database)
-    return database
 
 
 def crashed_take(data_dir: Path, audio: np.ndarray, *, db=None, take_id="a1", attempt=1,

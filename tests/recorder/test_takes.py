@@ -1,26 +1,11 @@
 """Takes: retake limit, which take counts, the proctor's choice; pure logic on a temp db."""
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
-import sqlite_utils
 
 from recorder import takes
-from recorder.schema import MIGRATIONS
 
 SITTING = "20261122-01"
-
-
-@pytest.fixture
-def db(tmp_path):
-    conn = sqlite3.connect(str(tmp_path / "station.db"), isolation_level=None)
-    database = sqlite_utils.Database(conn)
-    database.execute("PRAGMA journal_mode=WAL")
-    database.execute("PRAGMA synchronous=FULL")
-    for migrate in MIGRATIONS:
-        migrate(database)
-    return database
 
 
 def take(db, student="S0001", verdict="accept", state="kept", retakes=2, policy="last_accepted"):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,13 +9,12 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers import free_port, stop_process, wait_for
+
+__all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "station_serve",
+           "stop_process", "wait_for"]
+
 STATION = str(Path(sys.executable).with_name("station"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -40,13 +38,19 @@ class Server:
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
+
+
+def station_serve(env: dict | None = None) -> Server:
+    """`station serve` on a free port over the session's data dir."""
+    port = free_port()
+    return Server(["serve", "--port", str(port)], port, env)
+
+
+def import_roster(station, path: Path, csv_text: str, encoding: str = "utf-8") -> None:
+    """Write a roster CSV (generated names, never real people) and `station roster import` it."""
+    path.write_text(csv_text, encoding=encoding)
+    station("roster", "import", str(path), check=True)
 
 
 def last_line(*args: str) -> str:

@@ -3,34 +3,15 @@ import csv
 import io
 import json
 import re
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 import serial
 
 from devices.drivers import qm_frame
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(get, timeout=20.0):
-    """Poll until ``get()`` is truthy; returns it. Generous: the machine is shared."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = get()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+from tests.helpers import chromium, needs_chromium
+from tests.station.servers import import_roster, station_serve, wait_for
 
 
 class Meter:
@@ -47,43 +28,27 @@ class Meter:
 @pytest.fixture
 def pe(station, data_dir, tmp_path, pty_pair):
     pair = pty_pair()
-    roster = tmp_path / "roster.csv"
     # What Excel writes on Chinese Windows: GBK. Generated names, not real people.
-    roster.write_text("学籍号,姓名,性别,年级,班级\n0001,王子涵,男,四年级,4(1)\n0002,李欣怡,女,四年级,4(1)\n",
-                      encoding="gbk")
-    station("roster", "import", str(roster), check=True)
+    import_roster(station, tmp_path / "roster.csv",
+                  "学籍号,姓名,性别,年级,班级\n0001,王子涵,男,四年级,4(1)\n0002,李欣怡,女,四年级,4(1)\n",
+                  encoding="gbk")
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "station.toml").write_text(
         'station_id = "S01"\n[[pe.devices]]\nname = "SR-1"\ndriver = "qm-frame"\n'
         f'port = "{pair.station_end}"\nitem = "sit_and_reach"\n', encoding="utf-8")
     sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach", "--by", "张老师",
                       check=True).stdout.strip().splitlines()[-1]
-    port = free_port()
-    exe = Path(sys.executable).with_name("station")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
+    server = station_serve()
+    client = httpx.Client(base_url=server.url, timeout=10)
     try:
-        wait_for(lambda: _up(base, proc), timeout=60)
-        client = httpx.Client(base_url=base, timeout=10)
         # The page starts the sitting's device readers; wait for the meter's green light.
         wait_for(lambda: client.get("/api/pe/state").json()["devices"][0]["status"] == "connected")
         meter = Meter(pair.device_end)
         yield client, meter, sitting, data_dir
         meter.port.close()
-        client.close()
     finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _up(base, proc):
-    if proc.poll() is not None:
-        raise AssertionError(f"station serve did not start: {proc.communicate()}")
-    try:
-        return httpx.get(base + "/api/health", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
+        client.close()
+        server.stop()
 
 
 def _pending(client):
@@ -197,33 +162,25 @@ def test_closing_hands_the_results_over(pe):
     assert "已关闭" in page and closed["seal_code"] in page
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed")
+@needs_chromium
 def test_the_page_works_from_the_keyboard_like_a_barcode_scanner(pe, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     client, meter, _, _ = pe
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(str(client.base_url) + "/pe")
-            expect = sync_api.expect
-            expect(page.locator("#pe-no-student")).to_be_visible()
-            # The scanner types into whatever has the focus: it must be the code input.
-            page.keyboard.type("0002")
-            page.keyboard.press("Enter")
-            expect(page.locator(".pe-student .pe-name")).to_have_text("李欣怡", timeout=20_000)
-            meter.send("31.0")                 # outside the usual range: needs confirmation
-            row = page.locator(".pe-attempts tbody tr").first
-            expect(row).to_contain_text("31.0 cm", timeout=20_000)
-            expect(row).to_contain_text("常见范围")
-            page.keyboard.press("F6")          # confirm, without touching the mouse
-            expect(row).to_contain_text("已确认", timeout=20_000)
-            page.keyboard.type("9999")
-            page.keyboard.press("Enter")
-            expect(page.locator("#pe-message")).to_contain_text("不在名册", timeout=20_000)
-        finally:
-            browser.close()
+    with chromium(sync_api) as browser:
+        page = browser.new_page()
+        page.goto(str(client.base_url) + "/pe")
+        expect = sync_api.expect
+        expect(page.locator("#pe-no-student")).to_be_visible()
+        # The scanner types into whatever has the focus: it must be the code input.
+        page.keyboard.type("0002")
+        page.keyboard.press("Enter")
+        expect(page.locator(".pe-student .pe-name")).to_have_text("李欣怡", timeout=20_000)
+        meter.send("31.0")                 # outside the usual range: needs confirmation
+        row = page.locator(".pe-attempts tbody tr").first
+        expect(row).to_contain_text("31.0 cm", timeout=20_000)
+        expect(row).to_contain_text("常见范围")
+        page.keyboard.press("F6")          # confirm, without touching the mouse
+        expect(row).to_contain_text("已确认", timeout=20_000)
+        page.keyboard.type("9999")
+        page.keyboard.press("Enter")
+        expect(page.locator("#pe-message")).to_contain_text("不在名册", timeout=20_000)

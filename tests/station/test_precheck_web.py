@@ -9,14 +9,13 @@ import json
 import re
 import subprocess
 import threading
-import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-from tests.station.servers import Server, free_port
+from tests.helpers import chromium, needs_chromium, page_errors
+from tests.station.servers import Server, free_port, station_serve, wait_for
 
 AUDIO_AND_DISK = {"audio.output", "audio.input", "audio.loopback", "audio.sample_rate", "disk.free"}
 RUN_TIMEOUT_S = 120
@@ -30,8 +29,7 @@ def serve(headset, data_dir):
     def start(toml: str = 'station_id = "S01"\n') -> Server:
         data_dir.mkdir(parents=True, exist_ok=True)
         (data_dir / "station.toml").write_text(toml, encoding="utf-8")
-        port = free_port()
-        servers.append(Server(["serve", "--port", str(port)], port))
+        servers.append(station_serve())
         return servers[-1]
 
     yield start
@@ -42,16 +40,6 @@ def serve(headset, data_dir):
 @pytest.fixture
 def served(serve):
     return serve()
-
-
-def wait_for(get, timeout=30.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = get()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 class Events:
@@ -196,43 +184,32 @@ def test_bad_requests_get_a_clear_refusal_and_start_nothing(served):
         assert client.get("/api/precheck/reports").json() == []
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed")
+@needs_chromium
 def test_the_page_shows_the_level_then_each_check_and_the_overall(served):
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
-    problems: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.on("console", lambda m: problems.append(f"{m.text} {m.location.get('url')}")
-                    if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(served.url + "/precheck")
-            expect(page.locator("#pc-level-value")).to_have_text(
-                re.compile(r"^-?\d+\.\d$"), timeout=30_000)
-            expect(page.locator("#pc-no-reports")).to_be_visible()
-            page.locator("#pc-start").click()
-            expect(page.locator("#pc-start")).to_be_disabled(timeout=10_000)
-            overall = page.locator("#pc-overall")
-            expect(overall).to_be_hidden()
-            expect(overall).to_contain_text(re.compile("全部通过|可以使用|有项目未通过"),
-                                            timeout=RUN_TIMEOUT_S * 1000)
-            expect(overall).to_be_visible()
-            for check_id in sorted(AUDIO_AND_DISK):
-                line = page.locator(f'#pc-results li[data-id="{check_id}"]')
-                expect(line).to_have_count(1)
-                expect(line.locator(".pc-badge")).to_have_text(
-                    re.compile("通过|注意|未通过|跳过"))
-            expect(page.locator("#pc-results li")).to_have_count(len(AUDIO_AND_DISK))
-            expect(page.locator("#pc-start")).to_be_enabled()
-            expect(page.locator("#pc-reports .pc-report")).to_have_count(1, timeout=20_000)
-        finally:
-            browser.close()
+    with chromium(sync_api) as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        problems = page_errors(page)
+        page.goto(served.url + "/precheck")
+        expect(page.locator("#pc-level-value")).to_have_text(
+            re.compile(r"^-?\d+\.\d$"), timeout=30_000)
+        expect(page.locator("#pc-no-reports")).to_be_visible()
+        page.locator("#pc-start").click()
+        expect(page.locator("#pc-start")).to_be_disabled(timeout=10_000)
+        overall = page.locator("#pc-overall")
+        expect(overall).to_be_hidden()
+        expect(overall).to_contain_text(re.compile("全部通过|可以使用|有项目未通过"),
+                                        timeout=RUN_TIMEOUT_S * 1000)
+        expect(overall).to_be_visible()
+        for check_id in sorted(AUDIO_AND_DISK):
+            line = page.locator(f'#pc-results li[data-id="{check_id}"]')
+            expect(line).to_have_count(1)
+            expect(line.locator(".pc-badge")).to_have_text(
+                re.compile("通过|注意|未通过|跳过"))
+        expect(page.locator("#pc-results li")).to_have_count(len(AUDIO_AND_DISK))
+        expect(page.locator("#pc-start")).to_be_enabled()
+        expect(page.locator("#pc-reports .pc-report")).to_have_count(1, timeout=20_000)
     assert problems == []  # any console error or failed request fails the test
 
 

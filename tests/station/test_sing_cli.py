@@ -9,16 +9,14 @@ import json
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 import sqlite_utils
 
-from recorder.analysis import synth
 from recorder.journal import Journal, JournalHeader, sha256_of, sidecar_path
-from recorder.songs import SongCatalog
+from tests.station.servers import import_roster
+from tests.station.singing import RATE, demo_voice
 
-RATE = 48000
 SECONDS = "6"
 
 
@@ -26,22 +24,11 @@ def db_of(data_dir: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(sqlite3.connect(str(data_dir / "station.db")))
 
 
-def demo_melody_voice(seconds: float, rate: int = RATE) -> np.ndarray:
-    """The demo song's own tune, sung from the start of the take (no waiting for the intro)."""
-    melody = SongCatalog().get("demo").melody
-    first = melody[0].start
-    notes = [(n.midi, n.start - first + 0.3, n.duration) for n in melody
-             if n.start - first + n.duration < seconds]
-    return synth.voice(notes, rate, amplitude=0.5, total_s=seconds)
-
-
 @pytest.fixture
 def room(station, data_dir, tmp_path):
     """A roster of two generated students and an open singing sitting."""
-    roster = tmp_path / "roster.csv"
-    roster.write_text("学籍号,姓名,性别,年级,班级\n4001,测试甲,男,四年级,4(1)\n4002,测试乙,女,四年级,4(1)\n",
-                      encoding="utf-8")
-    station("roster", "import", str(roster), check=True)
+    import_roster(station, tmp_path / "roster.csv",
+                  "学籍号,姓名,性别,年级,班级\n4001,测试甲,男,四年级,4(1)\n4002,测试乙,女,四年级,4(1)\n")
     sitting = station("session", "open", "--kind", "singing", "--json", check=True)
     return json.loads(sitting.stdout)["id"]
 
@@ -49,7 +36,7 @@ def room(station, data_dir, tmp_path):
 @pytest.mark.audio
 def test_a_sung_melody_is_recorded_accepted_and_stored(room, station, data_dir, sing_into_mic):
     # The voice outlasts the take: it must still be singing when the take ends.
-    singer = sing_into_mic(demo_melody_voice(30.0), RATE)
+    singer = sing_into_mic(demo_voice(30.0), RATE)
     done = station("sing", "record", "--student", "4001", "--seconds", SECONDS, "--json")
     assert singer.poll() is None, "the singing stopped before the take ended"
     assert done.returncode in (0, 1), done.stderr
@@ -97,9 +84,7 @@ def test_a_student_not_in_the_roster_is_refused_with_exit_2(room, station, data_
 
 
 def test_no_open_singing_sitting_is_refused_with_exit_2(station, data_dir, tmp_path):
-    roster = tmp_path / "roster.csv"
-    roster.write_text("学籍号,姓名,性别,年级\n4001,测试甲,男,四年级\n", encoding="utf-8")
-    station("roster", "import", str(roster), check=True)
+    import_roster(station, tmp_path / "roster.csv", "学籍号,姓名,性别,年级\n4001,测试甲,男,四年级\n")
     station("session", "open", "--kind", "pe", "--item", "sit_and_reach", check=True)
     done = station("sing", "record", "--student", "4001", "--seconds", SECONDS)
     assert done.returncode == 2
@@ -150,7 +135,7 @@ def test_salvage_repairs_an_interrupted_take_and_marks_it(room, station, data_di
     journal = Journal(journal_dir(data_dir), header)
     journal.directory.mkdir(parents=True, exist_ok=True)
     journal.header_path.write_text(json.dumps(header.to_json()), encoding="utf-8")
-    pcm = (demo_melody_voice(2.0) * 32767).astype("<i2")
+    pcm = (demo_voice(2.0) * 32767).astype("<i2")
     journal.pcm_path.write_bytes(pcm.tobytes())
     db = db_of(data_dir)
     takes.begin(db, take_id="cut1", sitting_id=room, student_code="4001", attempt=1,
@@ -181,7 +166,7 @@ def test_ctrl_c_is_the_proctors_stop_and_the_take_is_kept(room, station, data_di
 
     from recorder.journal import journal_dir
 
-    sing_into_mic(demo_melody_voice(60.0), RATE)
+    sing_into_mic(demo_voice(60.0), RATE)
     exe = Path(sys.executable).with_name("station")
     proc = subprocess.Popen([str(exe), "sing", "record", "--student", "4001", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -8,67 +8,35 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlite_utils
 
-from recorder.analysis import synth
 from recorder.journal import Journal, JournalHeader, journal_dir
-from recorder.songs import SongCatalog
-from tests.station.servers import Server, free_port
-
-RATE = 48000
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def wait_for(get, timeout=60.0):
-    """Poll until ``get()`` is truthy; returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = get()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
-def demo_voice(seconds: float) -> "np.ndarray":
-    """The demo song's tune sung from the first second of the take."""
-    melody = SongCatalog().get("demo").melody
-    first = melody[0].start
-    notes = [(n.midi, n.start - first + 0.3, n.duration) for n in melody
-             if n.start - first + n.duration < seconds]
-    return synth.voice(notes, RATE, amplitude=0.5, total_s=seconds)
+from tests.helpers import chromium, needs_chromium, page_errors
+from tests.station.servers import import_roster, station_serve, wait_for
+from tests.station.singing import RATE, demo_voice
 
 
 @pytest.fixture
 def roster_only(station, tmp_path):
-    roster = tmp_path / "roster.csv"
-    roster.write_text("学籍号,姓名,性别,年级,班级\n5001,测试丙,男,四年级,4(2)\n5002,测试丁,女,四年级,4(2)\n",
-                      encoding="utf-8")
-    station("roster", "import", str(roster), check=True)
+    import_roster(station, tmp_path / "roster.csv",
+                  "学籍号,姓名,性别,年级,班级\n5001,测试丙,男,四年级,4(2)\n5002,测试丁,女,四年级,4(2)\n")
 
 
 @pytest.fixture
 def served(roster_only, station, data_dir):
     """`station serve` over a roster and an open singing sitting."""
     sitting = json.loads(station("session", "open", "--kind", "singing", "--json", check=True).stdout)["id"]
-    server = serve()
+    server = station_serve()
     client = httpx.Client(base_url=server.url, timeout=20)
     try:
         yield client, sitting
     finally:
         client.close()
         server.stop()
-
-
-def serve() -> Server:
-    port = free_port()
-    return Server(["serve", "--port", str(port)], port)
 
 
 def finished(client, code: str):
@@ -147,7 +115,7 @@ def test_bad_requests_are_refused_in_both_languages_and_change_nothing(served):
 
 
 def test_without_a_sitting_the_page_offers_to_open_one(roster_only, data_dir):
-    server = serve()
+    server = station_serve()
     try:
         with httpx.Client(base_url=server.url, timeout=20) as client:
             page = client.get("/sing?lang=zh").text
@@ -183,7 +151,7 @@ def test_an_interrupted_take_is_salvaged_at_start_up_and_shown(roster_only, stat
     db = sqlite_utils.Database(sqlite3.connect(str(data_dir / "station.db")))
     takes.begin(db, take_id="cut2", sitting_id=sitting, student_code="5001", attempt=1,
                 started_at=header.started_at)
-    server = serve()
+    server = station_serve()
     try:
         with httpx.Client(base_url=server.url, timeout=20) as client:
             wait_for(lambda: client.get("/api/sing/state").json()["salvaged"])
@@ -202,41 +170,31 @@ def test_an_interrupted_take_is_salvaged_at_start_up_and_shown(roster_only, stat
 
 @pytest.mark.audio
 @pytest.mark.browser
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed")
+@needs_chromium
 def test_the_page_records_a_scanned_student_from_the_keyboard(served, sing_into_mic):
     sync_api = pytest.importorskip("playwright.sync_api")
     client, _ = served
     sing_into_mic(demo_voice(60.0), RATE)
-    errors: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            # Chromium's own /favicon.ico probe is not the page's doing; every other 404 is.
-            page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-                    if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-            page.on("console", lambda m: errors.append(m.text)
-                    if m.type == "error" and "Failed to load resource" not in m.text else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(str(client.base_url) + "/sing")
-            expect = sync_api.expect
-            expect(page.locator("#sing-no-student")).to_be_visible()
-            # The scanner types into whatever has the focus: it must be the code input.
-            page.keyboard.type("5001")
-            page.keyboard.press("Enter")
-            expect(page.locator("#sing-now .sing-name")).to_have_text("测试丙", timeout=20_000)
-            page.click("#sing-record")
-            # The meter and countdown move while the take runs …
-            expect(page.locator("#sing-level-value")).to_contain_text("dBFS", timeout=20_000)
-            expect(page.locator("#sing-remaining")).not_to_have_text("–")
-            # … until the proctor stops it (after enough singing for a verdict).
-            wait_for(lambda: (client.get("/api/sing/state").json()["recording"] or {}).get("elapsed_s", 0) >= 6)
-            page.click("#sing-stop")
-            verdict = page.locator("#sing-verdict")
-            expect(verdict).to_be_visible(timeout=60_000)
-            expect(verdict.locator(".sing-verdict-word")).to_have_text(re.compile("录音合格|需要重录"))
-            expect(page.locator("#sing-record")).to_be_enabled()
-            expect(page.locator("#sing-progress")).to_contain_text("/ 2")
-        finally:
-            browser.close()
+    with chromium(sync_api) as browser:
+        page = browser.new_page()
+        errors = page_errors(page)
+        page.goto(str(client.base_url) + "/sing")
+        expect = sync_api.expect
+        expect(page.locator("#sing-no-student")).to_be_visible()
+        # The scanner types into whatever has the focus: it must be the code input.
+        page.keyboard.type("5001")
+        page.keyboard.press("Enter")
+        expect(page.locator("#sing-now .sing-name")).to_have_text("测试丙", timeout=20_000)
+        page.click("#sing-record")
+        # The meter and countdown move while the take runs …
+        expect(page.locator("#sing-level-value")).to_contain_text("dBFS", timeout=20_000)
+        expect(page.locator("#sing-remaining")).not_to_have_text("–")
+        # … until the proctor stops it (after enough singing for a verdict).
+        wait_for(lambda: (client.get("/api/sing/state").json()["recording"] or {}).get("elapsed_s", 0) >= 6)
+        page.click("#sing-stop")
+        verdict = page.locator("#sing-verdict")
+        expect(verdict).to_be_visible(timeout=60_000)
+        expect(verdict.locator(".sing-verdict-word")).to_have_text(re.compile("录音合格|需要重录"))
+        expect(page.locator("#sing-record")).to_be_enabled()
+        expect(page.locator("#sing-progress")).to_contain_text("/ 2")
     assert errors == []

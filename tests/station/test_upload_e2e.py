@@ -1,36 +1,21 @@
 """A station and a collector, started as the README says: a closed sitting uploads by itself
 and the district sees the station's heartbeat and every file arrived."""
 import json
-import time
 
-from tests.station.servers import Collector, Server, free_port
-
-
-def wait_for(predicate, timeout=90.0, every=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(every)
+from tests.station.servers import Collector, import_roster, station_serve, wait_for
 
 
 def test_a_closed_sitting_uploads_by_itself(station, data_dir, tmp_path):
     collector = Collector(tmp_path / "collector")
-    serve = None
+    server = None
     try:
         token = collector.add_station("S01")
         data_dir.mkdir()
         (data_dir / "station.toml").write_text(
             f'station_id = "S01"\nschool = "测试实验小学"\n'
             f'[upload]\ncollector_url = "{collector.url}"\ntoken = "{token}"\n', encoding="utf-8")
-        roster = tmp_path / "r.csv"
-        roster.write_text("学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n", encoding="utf-8")
-        station("roster", "import", str(roster), check=True)
-        port = free_port()
-        serve = Server(["serve", "--port", str(port)], port)
+        import_roster(station, tmp_path / "r.csv", "学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n")
+        server = station_serve()
         sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach",
                           check=True).stdout.strip().splitlines()[-1]
         closed = json.loads(station("session", "close", sitting, "--json", check=True).stdout)
@@ -51,6 +36,6 @@ def test_a_closed_sitting_uploads_by_itself(station, data_dir, tmp_path):
         stored = collector.data / "files" / "S01" / sitting / "results.csv"
         assert stored.read_bytes() == (data_dir / "bundles" / sitting / "results.csv").read_bytes()
     finally:
-        if serve:
-            serve.stop()
+        if server:
+            server.stop()
         collector.stop()

@@ -2,23 +2,11 @@
 upload state, in both languages; with a real collector the page turns to done by itself."""
 import json
 import re
-import time
 
 import httpx
 import pytest
 
-from tests.station.servers import Collector, Server, free_port, last_line
-
-
-def wait_for(predicate, timeout=90.0, every=0.5):
-    """Poll until truthy; generous, the machine is shared."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(every)
+from tests.station.servers import Collector, free_port, last_line, station_serve, wait_for
 
 
 def card(page: str, sitting: str) -> str:
@@ -44,10 +32,9 @@ def close_a_sitting(station) -> dict:
 def offline(station, data_dir):
     """A station with no collector configured: what it seals stays queued."""
     write_config(data_dir)
-    port = free_port()
-    serve = Server(["serve", "--port", str(port)], port)
-    yield serve.url
-    serve.stop()
+    server = station_serve()
+    yield server.url
+    server.stop()
 
 
 def test_empty_queue_says_so(offline):
@@ -98,31 +85,30 @@ def test_failed_upload_shows_the_reason_and_retry_now_finishes_it(station, data_
     token = last_line("collector", "add-station", "S01", "--data", str(collector_data))
     collector_port = free_port()
     write_config(data_dir, f'[upload]\ncollector_url = "http://127.0.0.1:{collector_port}"\ntoken = "{token}"\n')
-    port = free_port()
-    serve = Server(["serve", "--port", str(port)], port)
+    server = station_serve()
     collector = None
     try:
         closed = close_a_sitting(station)
         sitting = closed["id"]
         failed = wait_for(lambda: (lambda c: c if 'data-state="failed"' in c else None)(
-            card(httpx.get(serve.url + "/uploads").text, sitting)))
+            card(httpx.get(server.url + "/uploads").text, sitting)))
         assert "失败·将自动重试" in failed and "连接" in failed and "立即重试" in failed
         assert closed["seal_code"] in failed
-        assert 'id="not-configured"' not in httpx.get(serve.url + "/uploads").text
-        en = card(httpx.get(serve.url + "/uploads?lang=en").text, sitting)
+        assert 'id="not-configured"' not in httpx.get(server.url + "/uploads").text
+        en = card(httpx.get(server.url + "/uploads?lang=en").text, sitting)
         assert "will retry" in en or 'data-state="uploading"' in en
 
         collector = Collector(collector_data, collector_port)
-        pressed = httpx.post(f"{serve.url}/uploads/{sitting}/retry?lang=zh", follow_redirects=False)
+        pressed = httpx.post(f"{server.url}/uploads/{sitting}/retry?lang=zh", follow_redirects=False)
         assert pressed.status_code == 303
         done = wait_for(lambda: (lambda c: c if 'data-state="done"' in c else None)(
-            card(httpx.get(serve.url + "/uploads").text, sitting)))
+            card(httpx.get(server.url + "/uploads").text, sitting)))
         assert "已完成" in done and "文件 3/3" in done and "立即重试" not in done
-        api = httpx.get(serve.url + "/api/uploads").json()["sittings"][0]
+        api = httpx.get(server.url + "/api/uploads").json()["sittings"][0]
         assert api["state"] == "done" and api["bytes_done"] == api["bytes_total"] > 0
         # Nothing left to retry once done.
-        assert httpx.post(f"{serve.url}/api/uploads/{sitting}/retry").status_code == 409
+        assert httpx.post(f"{server.url}/api/uploads/{sitting}/retry").status_code == 409
     finally:
-        serve.stop()
+        server.stop()
         if collector:
             collector.stop()

@@ -1,47 +1,24 @@
 """The status page under a real uvicorn, in both languages; every string from a catalog."""
 import json
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.station.servers import import_roster, station_serve
+
 WEB = Path(__file__).resolve().parents[2] / "station" / "web"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def served(station, data_dir, tmp_path):
-    roster = tmp_path / "r.csv"
-    roster.write_text("学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n0002,李欣怡,女,四年级\n", encoding="gbk")
-    station("roster", "import", str(roster), check=True)
+    import_roster(station, tmp_path / "r.csv", "学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n0002,李欣怡,女,四年级\n",
+                  encoding="gbk")
     station("session", "open", "--kind", "singing", "--by", "张老师", check=True)
-    port = free_port()
-    exe = Path(sys.executable).with_name("station")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(base + "/api/health", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"station serve did not start: {proc.communicate()}")
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(10)
+    server = station_serve()
+    yield server.url
+    server.stop()
 
 
 def test_health(served):

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,69 +19,7 @@ from hypothesis.extra.numpy import arrays
 
 from devices import audio
 from devices.precheck import audio as checks
-
-ROOT = Path(__file__).resolve().parents[3]
-RATE = 48000
-
-
-class PrivateHeadset:
-    """A virtual headset on its own PulseAudio server (same script, private runtime dir)."""
-
-    def __init__(self, runtime: Path):
-        self.runtime = runtime
-        self.env = {"QM_AUDIO_RUNTIME": str(runtime), "XDG_RUNTIME_DIR": str(runtime),
-                    "PULSE_SERVER": f"unix:{runtime}/pulse/native",
-                    "PULSE_RUNTIME_PATH": f"{runtime}/pulse", "PULSE_STATE_PATH": f"{runtime}/state"}
-        self.players: list[subprocess.Popen] = []
-
-    def script(self, command: str) -> None:
-        result = subprocess.run([str(ROOT / "scripts" / "virtual-audio"), command],
-                                env={**os.environ, **self.env}, capture_output=True, text=True,
-                                timeout=30)
-        assert result.returncode == 0, result.stderr
-
-    def pactl(self, *args: str) -> str:
-        return subprocess.run(["pactl", "--server", self.env["PULSE_SERVER"], *args], check=True,
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-
-    def into_mic(self, samples: np.ndarray, path: Path) -> subprocess.Popen:
-        """Play into the microphone, as a student (or the room) would."""
-        import soundfile
-
-        soundfile.write(str(path), np.asarray(samples, np.float32), RATE, subtype="PCM_16")
-        proc = subprocess.Popen(["paplay", "--server", self.env["PULSE_SERVER"],
-                                 "--device=qm_mic", str(path)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.players.append(proc)
-        return proc
-
-    def stop_players(self) -> None:
-        for proc in self.players:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-        self.players.clear()
-
-
-@pytest.fixture(scope="module")
-def private_headset(tmp_path_factory):
-    headset = PrivateHeadset(tmp_path_factory.mktemp("pa"))
-    headset.script("start")
-    yield headset
-    headset.script("stop")
-
-
-@pytest.fixture
-def on_headset(private_headset, monkeypatch):
-    """This process's PortAudio talks to the private headset for the test."""
-    private_headset.script("start")  # idempotent: also unmutes the microphone
-    for key, value in private_headset.env.items():
-        monkeypatch.setenv(key, value)
-    audio.rescan()
-    yield private_headset
-    private_headset.stop_players()
-    monkeypatch.undo()
-    audio.rescan()
+from tests.devices.headset import RATE, ROOT, PrivateHeadset
 
 
 def noise(seconds: float, level_dbfs: float, seed: int = 1) -> np.ndarray:

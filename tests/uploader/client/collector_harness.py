@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from tests.helpers import free_port, stop_process
 
 LAUNCH = r"""
 import sys
@@ -21,12 +22,6 @@ def add_station(data_dir: Path, station_id: str) -> str:
     from uploader.collector.cli import add_station as add
 
     return add(station_id, data_dir)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Collector:
@@ -62,10 +57,5 @@ class Collector:
         return self.store / station / sitting / path
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc)

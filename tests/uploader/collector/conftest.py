@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import stop_process
 from uploader.collector.cli import add_station, admin_token
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -77,13 +78,8 @@ class Collector:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.proc:
+            stop_process(self.proc)
         self.sock.close()
 
 

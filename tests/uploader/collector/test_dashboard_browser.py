@@ -1,29 +1,21 @@
 """The dashboard in Debian's Chromium (Playwright): log in, filter, sort, and see it refresh."""
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from tests.helpers import chromium, needs_chromium
 
 playwright = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
-                                 reason="Debian chromium is not installed")]
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
 def page(tmp_path):
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS,
-                                    headless=True)
+    with chromium(playwright) as browser:
         context = browser.new_context()
         yield context.new_page()
         context.close()
-        browser.close()
 
 
 def test_log_in_filter_sort_and_refresh(collector, tus_for, page):
