@@ -86,33 +86,45 @@ def _sd():
     return sounddevice
 
 
-def with_timeout(fn: Callable[[], T], seconds: float, what_zh: str, what_en: str) -> T:
-    """Run ``fn`` in a worker thread; raise AudioDeviceError if it takes longer than ``seconds``.
+def call_bounded(fn: Callable[[], Any], seconds: float) -> tuple[bool, Any]:
+    """Run a PortAudio call that can hang on a daemon thread: (finished in time, result).
 
-    A PortAudio call stuck inside a driver cannot be cancelled, so the worker is a daemon
-    thread that is abandoned; the caller gets its answer and the run goes on.
+    Pa_AbortStream/Pa_CloseStream on a stream whose ALSA poll is stuck, and Pa_StartStream
+    on some hosts, never return (PortAudio issues #535, #758); a stuck call cannot be
+    cancelled, so the worker is abandoned and the caller goes on. An exception from ``fn``
+    is the result, for the caller to inspect (the recorder's answer to a hang is to open
+    a new stream, so it needs the answer, not an exception).
     """
     box: dict[str, Any] = {}
+    done = threading.Event()
 
     def work() -> None:
         try:
             box["value"] = fn()
-        except BaseException as exc:  # handed to the caller's thread below
-            box["error"] = exc
+        except BaseException as exc:  # handed over as the result
+            box["value"] = exc
+        finally:
+            done.set()
 
-    worker = threading.Thread(target=work, name="audio-device-call", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
+    threading.Thread(target=work, name="audio-device-call", daemon=True).start()
+    finished = done.wait(seconds)
+    return finished, box.get("value")
+
+
+def with_timeout(fn: Callable[[], T], seconds: float, what_zh: str, what_en: str) -> T:
+    """``call_bounded`` for the pre-check: raise AudioDeviceError if ``fn`` hangs past
+    ``seconds``, and re-raise what it raised."""
+    finished, value = call_bounded(fn, seconds)
+    if not finished:
         raise AudioDeviceError(
             f"声音设备无响应：{what_zh}（超过 {seconds:g} 秒）",
             f"The sound device did not respond: {what_en} (over {seconds:g} s)",
             "请拔下耳机重新插好；如仍无响应，请重启电脑后重新检查。",
             "Unplug the headset and plug it in again; if it still does not respond, restart the "
             "computer and run the check again.", code="timeout")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    if isinstance(value, BaseException):
+        raise value
+    return value
 
 
 # ---------------------------------------------------------------- listing and choosing

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from devices.audio import call_bounded
 from recorder import takes
 from recorder.journal import (Journal, JournalError, JournalHeader, JournalWriter, finalize,
                               journal_dir, sidecar_for, sidecar_path, utc_now, write_json_durably)
@@ -113,32 +114,6 @@ def device_name(device: Any = None) -> str:
         except Exception:  # a device that vanished: still say which one was asked for
             names.append(str(dev if dev is not None else "default"))
     return names[0] if names[0] == names[1] else " / ".join(names)
-
-
-def call_bounded(fn: Callable[[], Any], seconds: float = DEVICE_CALL_S) -> tuple[bool, Any]:
-    """Run a PortAudio call that can hang on a daemon thread: (finished in time, result).
-
-    Pa_AbortStream/Pa_CloseStream on a stream whose ALSA poll is stuck, and Pa_StartStream
-    on some hosts, never return (PortAudio issues #535, #758); a stuck call cannot be
-    cancelled, so it is abandoned and the take goes on. (``devices.audio.with_timeout``
-    does the same for the pre-check; this one returns instead of raising, because the
-    recorder's answer to a hang is to open a new stream, not to give up.) An exception from
-    ``fn`` is the result, for the caller to inspect.
-    """
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            box["value"] = fn()
-        except Exception as exc:  # handed over as the result
-            box["value"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="audio-device-call", daemon=True).start()
-    finished = done.wait(seconds)
-    return finished, box.get("value")
 
 
 # --- the song: read in blocks on a feeder thread ---------------------------------------------

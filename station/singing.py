@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from recorder.takes import TakeError
 from station.context import Station
 
 
@@ -22,14 +23,9 @@ NO_SITTING = ("没有进行中的演唱场次。请先打开场次（station ses
               "or “Open sitting” on the singing page).")
 
 
-class TakeRefused(Exception):
-    """A take that cannot start: the student, the sitting, the song, the device or the limit."""
-
-    def __init__(self, code: str, zh: str, en: str):
-        super().__init__(f"{zh}\n{en}")
-        self.code = code
-        self.zh = zh
-        self.en = en
+class TakeRefused(TakeError):
+    """A take that cannot start or finish, whatever refused it (the roster, the sitting,
+    the song, the retake limit, the device, the disk): the CLI and the page catch one type."""
 
 
 @dataclass

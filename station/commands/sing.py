@@ -101,7 +101,7 @@ def record(args) -> int:
     try:
         plan = plan_take(station, args.student, args.song, args.seconds)
     except TakeRefused as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{exc.zh}\n{exc.en}") from None
     stop = threading.Event()
     # Ctrl-C is the proctor's stop: the take ends and is kept, not torn off mid-file.
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
