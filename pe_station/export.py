@@ -14,6 +14,7 @@ from typing import Callable
 
 import sqlite_utils
 
+from pe_station import rules
 from pe_station.items import ITEMS
 
 LookupStudent = Callable[[str], "dict | None"]
@@ -31,7 +32,7 @@ COLUMNS = [
     ("corrected", "更正记录 corrections"), ("value", "有效成绩 value that counts"),
     ("unit", "单位 unit"), ("status", "结果状态 status"), ("device", "设备 device"),
     ("measured_at", "测试时间 measured at"), ("decided_by", "确认人 decided by"),
-    ("decided_at", "确认时间 decided at"),
+    ("decided_at", "确认时间 decided at"), ("note", "说明 note"),
 ]
 
 
@@ -42,8 +43,15 @@ def _rows(db, sql, args=()) -> list[dict]:
 
 
 def results(db: sqlite_utils.Database, sitting: str, lookup_student: LookupStudent,
-            include_names: bool = True) -> dict:
-    """The sitting's results as one JSON-ready document (the ``--json`` shape)."""
+            include_names: bool = True, items: dict[str, rules.Item] | None = None) -> dict:
+    """The sitting's results as one JSON-ready document (the ``--json`` shape).
+
+    Each student has a row per item (a BMI sitting: height, weight and bmi, in that order).
+    ``items`` gives the unit of a result with no attempts (bmi, an absent student); by
+    default the built-in standard's.
+    """
+    items = items if items is not None else rules.load()
+    order = {item_id: n for n, item_id in enumerate(ITEMS)}
     attempts = _rows(db, "SELECT * FROM pe_attempts WHERE sitting = ? ORDER BY student, id", [sitting])
     corrections = _rows(db, "SELECT c.* FROM pe_corrections c JOIN pe_attempts a ON a.id = c.attempt "
                         "WHERE a.sitting = ? ORDER BY c.id", [sitting])
@@ -56,15 +64,19 @@ def results(db: sqlite_utils.Database, sitting: str, lookup_student: LookupStude
     for a in attempts:
         by_student.setdefault((a["student"], a["item"]), []).append(a)
     out = []
-    for r in _rows(db, "SELECT * FROM pe_results WHERE sitting = ? ORDER BY student, item", [sitting]):
+    rows = _rows(db, "SELECT * FROM pe_results WHERE sitting = ?", [sitting])
+    rows.sort(key=lambda r: (r["student"], order.get(r["item"], len(order)), r["item"]))
+    for r in rows:
         student = dict(lookup_student(r["student"]) or {"code": r["student"]})
         if not include_names:
             student.pop("name", None)
         mine = by_student.get((r["student"], r["item"]), [])
+        unit = mine[0]["unit"] if mine else (items[r["item"]].unit if r["item"] in items else "")
         out.append({
-            "student": student, "item": r["item"], "unit": mine[0]["unit"] if mine else "",
+            "student": student, "item": r["item"], "unit": unit,
             "value": r["value"], "status": r["status"], "updated_at": r["updated_at"],
-            "updated_by": r["updated_by"],
+            "updated_by": r["updated_by"], "verdict": r.get("verdict"),
+            "reason_zh": r.get("reason_zh") or "", "reason_en": r.get("reason_en") or "",
             "attempts": [{"n": n, "id": a["id"], "value": a["rounded"], "device_value": a["value"],
                           "state": a["state"], "verdict": a["verdict"], "reason_zh": a["reason_zh"],
                           "reason_en": a["reason_en"], "device": a["device"],
@@ -90,7 +102,8 @@ def flat_rows(document: dict) -> list[dict]:
                   "gender": {"M": "男", "F": "女"}.get(s.get("gender"), s.get("gender", "")),
                   "grade": s.get("grade", ""), "class": s.get("class", ""),
                   "item": f"{item_zh} {item_en}", "value": r["value"] or "", "unit": r["unit"],
-                  "status": " ".join(STATUS[r["status"]])}
+                  "status": " ".join(STATUS[r["status"]]),
+                  "note": " / ".join(t for t in (r.get("reason_zh"), r.get("reason_en")) if t)}
         if "name" not in s:
             del common["name"]
         for a in r["attempts"] or [None]:
@@ -148,10 +161,11 @@ def write_json(document: dict, path: Path | str) -> Path:
 
 
 def write_results(db: sqlite_utils.Database, sitting: str, directory: Path | str,
-                  lookup_student: LookupStudent, include_names: bool = True) -> list[Path]:
+                  lookup_student: LookupStudent, include_names: bool = True,
+                  items: dict[str, rules.Item] | None = None) -> list[Path]:
     """results.csv and results.json in ``directory``: what a closed sitting hands the uploader."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    document = results(db, sitting, lookup_student, include_names)
+    document = results(db, sitting, lookup_student, include_names, items)
     return [write_csv(document, directory / "results.csv"),
             write_json(document, directory / "results.json")]

@@ -7,11 +7,12 @@ school may name its own copy in ``[pe] items_file``.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 from pe_station.items import ITEMS
 
@@ -34,6 +35,13 @@ class Item:
     limits: tuple[Decimal, Decimal]
     usual: dict[str, dict[str, tuple[Decimal, Decimal]]] = field(default_factory=dict)
     display: str = ""
+    derived: str = ""           # a formula of other items (bmi): computed, never measured
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The items a derived item is computed from, in the standard's order (height, weight)."""
+        names = set(re.findall(r"[a-z_]+", self.derived))
+        return tuple(i for i in ITEMS if i in names)
 
     @property
     def name_zh(self) -> str:
@@ -84,9 +92,13 @@ def _item(item_id: str, table: dict, source: str) -> Item:
         usual = {grade: {gender: _range(r, f"{where} usual.{grade}.{gender}")
                          for gender, r in genders.items()}
                  for grade, genders in table.get("usual", {}).items()}
+        derived = str(table.get("derived", ""))
+        if derived and item_id not in DERIVE:
+            raise RulesError(f"{where}: 只有 {', '.join(DERIVE)} 可以由其他项目计算（derived）。\n"
+                             f"{where}: only {', '.join(DERIVE)} can be derived from other items.")
         return Item(item_id, table["unit"], _decimal(table["precision"], f"{where} precision"),
                     rounding, better, int(table["attempts"]), _range(table["limits"], f"{where} limits"),
-                    usual, table.get("display", ""))
+                    usual, table.get("display", ""), derived)
     except KeyError as exc:
         raise RulesError(f"{where}: 缺少 {exc.args[0]}。\n{where}: {exc.args[0]} is missing.") from None
 
@@ -112,7 +124,8 @@ def round_value(item: Item, value: Decimal) -> Decimal:
     """
     mode = ROUND_CEILING if item.rounding == "up" else ROUND_HALF_UP
     rounded = (Decimal(value) / item.precision).to_integral_value(rounding=mode) * item.precision
-    return rounded + 0  # -0.0 becomes 0.0
+    # quantize: an exact quotient (39.2 / 1.96) is Decimal('2E+1'), which prints as "20".
+    return rounded.quantize(item.precision) + 0  # -0.0 becomes 0.0
 
 
 def check(item: Item, value: Decimal, grade: int | None = None, gender: str | None = None) -> Check:
@@ -149,6 +162,69 @@ def best(item: Item, values: Iterable[Decimal]) -> Decimal | None:
 def bmi(height_cm: Decimal, weight_kg: Decimal, item: Item) -> Decimal:
     metres = Decimal(height_cm) / 100
     return round_value(item, Decimal(weight_kg) / (metres * metres))
+
+
+# How a derived item is computed from its inputs' values, in their units. The formula
+# text in items.toml documents it; evaluating school-edited formulas is not worth the risk.
+DERIVE: dict[str, Callable[[dict[str, Decimal], Item], Decimal]] = {
+    "bmi": lambda v, item: bmi(v["height"], v["weight"], item),
+}
+
+
+def derive(item: Item, values: dict[str, Decimal]) -> Decimal:
+    """The derived item's value (rounded), from the values that count of its inputs."""
+    return DERIVE[item.id](values, item)
+
+
+def measured(items: dict[str, Item], item_id: str) -> dict[str, Item]:
+    """What a sitting of ``item_id`` measures: the item itself, or a derived item's inputs
+    (a BMI sitting measures height and weight)."""
+    item = items[item_id]
+    if not item.derived:
+        return {item_id: item}
+    missing = [i for i in item.inputs if i not in items]
+    if missing:
+        raise RulesError(f"[{item_id}] 由 {', '.join(missing)} 计算，但规则文件中没有这些项目。\n"
+                         f"[{item_id}] is derived from {', '.join(missing)}, which the items file lacks.")
+    return {i: items[i] for i in item.inputs}
+
+
+# --- units ------------------------------------------------------------------------------
+# Device unit -> (item unit, factor): exact, as Decimal, so 31450 g is 31.45 kg to the digit.
+CONVERSIONS: dict[tuple[str, str], Decimal] = {
+    ("g", "kg"): Decimal("0.001"),
+    ("mm", "cm"): Decimal("0.1"),
+    ("m", "cm"): Decimal("100"),
+    ("l", "ml"): Decimal("1000"),
+    ("ms", "s"): Decimal("0.001"),
+}
+# What devices print for a unit, as the items file spells it.
+UNIT_ALIASES = {"次": "count", "个": "count", "times": "count", "pcs": "count",
+                "kg/m²": "kg/m2", "kg/m^2": "kg/m2", "sec": "s", "公斤": "kg", "千克": "kg",
+                "克": "g", "厘米": "cm", "毫米": "mm", "米": "m", "毫升": "ml", "升": "l",
+                "秒": "s", "毫秒": "ms"}
+
+
+def normal_unit(unit: str | None) -> str:
+    """A device's unit as the items file spells it: ' G' and 'KG' are g and kg."""
+    text = (unit or "").strip()
+    return UNIT_ALIASES.get(text, UNIT_ALIASES.get(text.lower(), text.lower()))
+
+
+def convert(value: Decimal, unit: str | None, item: Item) -> Decimal | None:
+    """``value`` in the item's unit, exactly; None when the device's unit cannot be converted.
+
+    A reading with no unit is taken as the item's unit (counters send none).
+    """
+    got, want = normal_unit(unit), normal_unit(item.unit)
+    if got in ("", want):
+        return Decimal(value)
+    factor = CONVERSIONS.get((got, want))
+    return None if factor is None else Decimal(value) * factor
+
+
+def convertible(unit: str | None, item: Item) -> bool:
+    return convert(Decimal(0), unit, item) is not None
 
 
 def format_value(item: Item, value: Decimal) -> str:

@@ -82,4 +82,12 @@ def v1_readings_attempts_results(db: sqlite_utils.Database) -> None:
             BEGIN SELECT RAISE(ABORT, 'pe_corrections is append-only'); END""")
 
 
-MIGRATIONS = [v1_readings_attempts_results]
+def v2_result_reasons(db: sqlite_utils.Database) -> None:
+    # A derived result (BMI) has no attempt of its own to carry the "outside the usual
+    # range" note; the result keeps its verdict and reason for the proctor to see.
+    db.execute("ALTER TABLE pe_results ADD COLUMN verdict TEXT")
+    db.execute("ALTER TABLE pe_results ADD COLUMN reason_zh TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE pe_results ADD COLUMN reason_en TEXT NOT NULL DEFAULT ''")
+
+
+MIGRATIONS = [v1_readings_attempts_results, v2_result_reasons]

@@ -14,7 +14,7 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from devices import drivers, rawlog
 from devices.ports import PortReader, PortSettings
@@ -39,6 +39,7 @@ class Device:
     item: str | None = None
     settings: PortSettings = field(default_factory=PortSettings)
     options: dict = field(default_factory=dict)
+    lanes: int = 0                  # a timing gate set up for lanes sends the lane as its bib
 
     @classmethod
     def from_config(cls, entry: dict) -> "Device":
@@ -48,12 +49,14 @@ class Device:
             settings.read_timeout = float(entry["timeout"])
         return cls(name=entry.get("name") or entry["port"], driver=entry["driver"],
                    port=entry["port"], item=entry.get("item"), settings=settings,
-                   options=dict(entry.get("options") or {}))
+                   options=dict(entry.get("options") or {}), lanes=int(entry.get("lanes") or 0))
 
 
-def devices_for(config_devices: list[dict], item: str) -> list[Device]:
-    """The configured devices that measure ``item`` (a device with no item serves any)."""
-    return [Device.from_config(d) for d in config_devices if d.get("item") in (None, "", item)]
+def devices_for(config_devices: list[dict], items: str | Iterable[str]) -> list[Device]:
+    """The configured devices that measure one of ``items`` (a device with no item serves
+    any): a BMI sitting takes the height and the weight devices."""
+    wanted = {items} if isinstance(items, str) else set(items)
+    return [Device.from_config(d) for d in config_devices if d.get("item") in (None, "", *wanted)]
 
 
 @dataclass
@@ -68,6 +71,11 @@ class Service:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _queue: queue.SimpleQueue = field(default_factory=queue.SimpleQueue, init=False, repr=False)
     _writer: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The flow gives each reading to the item of the device that sent it.
+        for device in self.devices:
+            self.flow.add_device(device.name, device.item, device.lanes)
 
     def start(self) -> "Service":
         """Start every device's reader; a device that is not plugged in shows a red light
@@ -139,7 +147,8 @@ class Service:
             reader = self._readers.get(device.name)
             status = reader.status if reader else "stopped"
             out.append({"name": device.name, "driver": device.driver, "port": device.port,
-                        "item": device.item, "status": status, "light": LIGHT.get(status, "warn"),
+                        "item": device.item, "lanes": device.lanes, "status": status,
+                        "light": LIGHT.get(status, "warn"),
                         "error": reader.last_error if reader else "",
                         "counters": reader.driver.counters.as_dict() if reader else {}})
         return out

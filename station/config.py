@@ -105,6 +105,7 @@ KEYS = KEYS + _threshold_keys()
 DEVICE_KEYS = {
     "name": str, "driver": str, "port": str, "item": str, "baud": int, "parity": str,
     "bytesize": int, "stopbits": (int, float), "timeout": (int, float), "wait_s": (int, float),
+    "lanes": int,         # a timing gate set up for lanes: the bib field is the lane number
     "options": dict,
 }
 

@@ -84,7 +84,13 @@ def export(args) -> int:
     if sitting["kind"] != "pe":
         raise UsageError(f"场次 {args.session} 不是体育场次，没有体育成绩可导出。\n"
                          f"Sitting {args.session} is not a PE sitting; it has no PE results.")
-    document = exporter.results(station.db, args.session, _lookup(station))
+    from pe_station import rules
+
+    try:
+        items = rules.load(station.config["pe.items_file"] or None)
+    except rules.RulesError as exc:
+        raise UsageError(str(exc)) from None
+    document = exporter.results(station.db, args.session, _lookup(station), items=items)
     if args.csv:
         path = Path(args.csv)
         if not path.parent.exists():
@@ -145,11 +151,15 @@ def _view(flow, service, message: list[str]):
     for _, cur in state["current"].items():
         s = cur["student"]
         t = Table(title=f"{s.get('name', '')} {s['code']}", title_justify="left")
-        for column in ("#", "成绩 value", "状态 state", "说明 note"):
+        for column in ("#", "项目 item", "成绩 value", "状态 state", "说明 note"):
             t.add_column(column)
         for n, a in enumerate(cur["attempts"], start=1):
-            t.add_row(str(n), f"{a['rounded']} {a['unit']}", a["state"], a["reason_zh"])
+            t.add_row(str(n), a["item"], f"{a['rounded']} {a['unit']}", a["state"], a["reason_zh"])
         parts.append(t)
+        derived = cur["result"] if state["derived"] else None
+        if derived and derived["value"]:
+            parts.append(Text(f"{flow.item.name_zh} / {flow.item.name_en}: {derived['value']} "
+                              f"{state['unit']}  {derived['reason_zh']}", style="bold"))
     if not state["current"]:
         parts.append(Text("请扫描下一位学生 / scan the next student", style="bold"))
     p = state["progress"]
@@ -219,6 +229,10 @@ def run(args) -> int:
     if args.item not in items:
         raise UsageError(f"未知的体育项目“{args.item}”。可用项目：{', '.join(items)}。\n"
                          f"Unknown PE item \"{args.item}\"; items: {', '.join(items)}.")
+    try:
+        measured = rules.measured(items, args.item)
+    except rules.RulesError as exc:
+        raise UsageError(str(exc)) from None
     sitting = _sitting_for(station, args.item, args.session, who)
     db = station.db
     lock = threading.Lock()
@@ -228,8 +242,10 @@ def run(args) -> int:
         with lock:
             events.append(event)
 
+    # A BMI sitting measures height and weight; its one device here gives each reading to
+    # the item it names (qm-frame) or whose unit it has (kg: weight, cm: height).
     flow = Flow(db, sitting["id"], items[args.item], lookup_student=lambda c: roster.lookup(db, c),
-                audit=audit.record, on_event=on_event)
+                audit=audit.record, on_event=on_event, measured=measured)
     service = Service(flow, [Device(name=args.driver, driver=args.driver, port=args.port)],
                       station.path("pe", "rawlogs"), on_event=on_event).start()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()

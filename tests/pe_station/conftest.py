@@ -43,7 +43,7 @@ def make_flow(db, items):
 
     def make(item: str = "sit_and_reach", sitting: str = "20261122-01", **kw) -> Flow:
         flow = Flow(db, sitting, items[item], lookup_student=ROSTER.get, audit=record,
-                    on_event=events.append, **kw)
+                    on_event=events.append, measured=rules.measured(items, item), **kw)
         flow.audit_log, flow.events = audit_log, events
         return flow
 

@@ -148,3 +148,60 @@ def test_terminal_view_shows_student_reading_and_keys(make_flow, tmp_path):
     assert "不在名册" in _command(flow, "9999", "张老师", codes)
     assert "confirmed" in _command(flow, "+", "张老师", codes)
     assert "absent" in _command(flow, "a", "张老师", codes)
+
+
+def test_run_a_bmi_sitting_with_one_height_and_weight_machine(station, data_dir, tmp_path, pty_pair):
+    roster(station, tmp_path)
+    pair = pty_pair()
+    proc = subprocess.Popen([STATION, "pe", "run", "--item", "bmi", "--driver", "qm-frame",
+                             "--port", pair.station_end, "--by", "张老师"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ.copy())
+    out = Lines(proc)
+    try:
+        sitting = out.wait("sitting").split()[-1]
+        out.wait('"connected"')
+        proc.stdin.write("0001\n")
+        proc.stdin.flush()
+        out.wait("当前学生 current: 0001")
+        with serial.Serial(pair.device_end) as machine:   # names each item in its frame
+            machine.write(qm_frame.format_frame("HW-1", "height", "", "1400", "mm"))
+            machine.write(qm_frame.format_frame("HW-1", "weight", "", "35.5", "kg"))
+            deadline = time.monotonic() + 30
+            while sum('"type": "attempt"' in line for line in out.lines) < 2:
+                assert time.monotonic() < deadline, out.lines
+                time.sleep(0.05)
+        proc.stdin.write("+\n+\nq\n")
+        proc.stdin.flush()
+        out.wait("已确认 confirmed: 0001 140.0 cm")
+        assert proc.wait(30) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    doc = json.loads(station("pe", "export", "--session", sitting, "--json", check=True).stdout)
+    assert [(r["item"], r["value"], r["unit"]) for r in doc["results"]] == \
+        [("height", "140.0", "cm"), ("weight", "35.5", "kg"), ("bmi", "18.1", "kg/m2")]
+
+
+def test_terminal_view_of_a_bmi_sitting_shows_both_items_and_the_bmi(make_flow, tmp_path):
+    from rich.console import Console
+
+    from devices import drivers
+    from pe_station.service import Device, Service
+    from station.commands.pe import _command, _view
+
+    flow = make_flow("bmi")
+    service = Service(flow, [Device("HW-1", "qm-frame", "COM3")], tmp_path)
+    codes: list[str] = []
+    _command(flow, "0001", "张老师", codes)
+    machine = drivers.get("qm-frame")
+    for item, value, unit in (("height", "140.0", "cm"), ("weight", "35.5", "kg")):
+        (reading,) = machine.feed(qm_frame.format_frame("HW-1", item, "", value, unit))
+        flow.on_reading(reading, "HW-1", "COM3")
+    assert "confirmed" in _command(flow, "+", "张老师", codes)
+    assert "confirmed" in _command(flow, "+", "张老师", codes)
+    console = Console(record=True, width=140)
+    console.print(_view(flow, service, []))
+    shown = console.export_text()
+    assert "height" in shown and "140.0 cm" in shown and "35.5 kg" in shown
+    assert "体重指数（BMI） / BMI: 18.1 kg/m2" in shown

@@ -90,10 +90,13 @@ class Hub:
             def publish(event: dict) -> None:
                 self.publish({**event, "sitting": sitting_id})
 
+            # A BMI sitting measures height and weight: their devices and their readings.
+            measured = rules.measured(self.items, sitting["item"])
             flow = Flow(db, sitting_id, self.items[sitting["item"]],
                         lookup_student=lambda code: roster.lookup(db, code),
-                        audit=audit.record, on_event=publish)
-            service = Service(flow, devices_for(self.station.config["pe.devices"], sitting["item"]),
+                        audit=audit.record, on_event=publish, measured=measured)
+            service = Service(flow, devices_for(self.station.config["pe.devices"],
+                                                [sitting["item"], *measured]),
                               self.station.path("pe", "rawlogs"), on_event=publish)
             self._services[sitting_id] = service.start()
             return service

@@ -25,18 +25,29 @@ router = APIRouter()
 
 ACTIONS = {
     # action: (fields it needs, how the flow does it)
-    "scan": (("code",), lambda f, b, who: f.scan(b["code"], who, b.get("device") or None)),
+    "scan": (("code",), lambda f, b, who: f.scan(b["code"], who, b.get("device") or None,
+                                                 lane=_lane(b))),
     "confirm": (("attempt",), lambda f, b, who: f.confirm(int(b["attempt"]), who)),
     "void": (("attempt",), lambda f, b, who: f.void(int(b["attempt"]), who)),
-    "retest": (("code",), lambda f, b, who: f.retest(b["code"], who, b.get("device") or None)),
+    "retest": (("code",), lambda f, b, who: f.retest(b["code"], who, b.get("device") or None,
+                                                     item=b.get("item") or None, lane=_lane(b))),
     "absent": (("code",), lambda f, b, who: f.absent(b["code"], who)),
     "exempt": (("code",), lambda f, b, who: f.exempt(b["code"], who)),
     "correct": (("attempt", "value", "reason"),
                 lambda f, b, who: f.correct(int(b["attempt"]), str(b["value"]), str(b["reason"]), who)),
-    "assign": (("reading", "code"), lambda f, b, who: f.assign(int(b["reading"]), b["code"], who)),
+    "assign": (("reading", "code"), lambda f, b, who: f.assign(int(b["reading"]), b["code"], who,
+                                                               item=b.get("item") or None)),
 }
+
+
+def _lane(body: dict) -> int | None:
+    """The lane a scan is for (a two-lane 50 m timer), or None; checked by ``_missing``."""
+    lane = "" if body.get("lane") is None else str(body["lane"]).strip()
+    return int(lane) if lane else None
+
+
 FIELD_ZH = {"code": "学籍号/考号", "attempt": "成绩编号", "value": "成绩", "reason": "原因",
-            "reading": "读数编号", "item": "项目"}
+            "reading": "读数编号", "item": "项目", "lane": "道次"}
 
 
 def _missing(body: dict, fields: tuple[str, ...]) -> JSONResponse | None:
@@ -46,6 +57,10 @@ def _missing(body: dict, fields: tuple[str, ...]) -> JSONResponse | None:
                           f"The {name} is missing; fill it in and try again.", 400)
         if name in ("attempt", "reading") and not str(body[name]).strip().isdigit():
             return refuse(f"{FIELD_ZH[name]}“{body[name]}”不是编号。", f"{name} \"{body[name]}\" is not a number.", 400)
+    lane = "" if body.get("lane") is None else str(body["lane"]).strip()
+    if lane and not lane.isdigit():
+        return refuse(f"道次“{lane}”不是数字，请选择第 1 道或第 2 道。",
+                      f"The lane \"{lane}\" is not a number; choose lane 1 or lane 2.", 400)
     return None
 
 
@@ -139,7 +154,7 @@ def export_results(request: Request, sitting: str | None = None, format: str = "
         sittings.get(db, sitting_id)
     except (FlowError, sittings.SittingError) as exc:
         return _refusal(exc)
-    document = export.results(db, sitting_id, lambda code: roster.lookup(db, code))
+    document = export.results(db, sitting_id, lambda code: roster.lookup(db, code), items=hub.items)
     if format == "csv":
         return Response(b"\xef\xbb\xbf" + export.to_csv(document).encode("utf-8"),
                         media_type="text/csv; charset=utf-8",

@@ -29,9 +29,31 @@
       .then(function (doc) { if (doc) { refresh(); } return doc; });
   }
 
+  // A two-lane timer: the proctor scans the lane 1 runner, then the lane 2 runner; after
+  // each scan the next lane is chosen, so two scans in a row fill both lanes.
+  function laneChoice() {
+    return document.querySelector('#pe-lanes input[name="lane"]:checked');
+  }
+  function nextLane() {
+    var lanes = document.querySelectorAll('#pe-lanes input[name="lane"]');
+    var now = laneChoice();
+    if (!lanes.length || !now) { return; }
+    var i = Array.prototype.indexOf.call(lanes, now);
+    lanes[(i + 1) % lanes.length].checked = true;
+  }
+  document.querySelectorAll('#pe-lanes input[name="lane"]').forEach(function (r) {
+    r.addEventListener("change", function () { focusCode(); });
+  });
+
   qm.onScan(form, input, function (code) {
     var device = document.getElementById("pe-device");
-    post("scan", { code: code, device: device ? device.value : "" }).then(focusCode);
+    var lane = laneChoice();
+    var body = { code: code, device: device ? device.value : "" };
+    if (lane) { body.lane = lane.value; }
+    post("scan", body).then(function (doc) {
+      if (doc && lane) { nextLane(); }
+      focusCode();
+    });
   });
 
   var openForm = function (e) {
@@ -51,6 +73,8 @@
     if (b.dataset.code) { body.code = b.dataset.code; }
     if (b.dataset.device) { body.device = b.dataset.device; }
     if (b.dataset.reading) { body.reading = b.dataset.reading; }
+    if (b.dataset.item) { body.item = b.dataset.item; }
+    if (b.dataset.lane) { body.lane = b.dataset.lane; }
     if (action === "correct") {
       body.value = window.prompt(text.ask_value); if (body.value === null) { return focusCode(); }
       body.reason = window.prompt(text.ask_reason); if (body.reason === null) { return focusCode(); }
