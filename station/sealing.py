@@ -27,11 +27,13 @@ def _singing_contents(station: Station, sitting_id: str) -> tuple[dict[str, Path
 
 
 def _pe_contents(station: Station, sitting_id: str, staging: Path) -> tuple[dict[str, Path], list[dict]]:
-    from pe_station import export
+    from pe_station import export, rules
 
+    # The school's items file gives the units of results with no attempts (a derived BMI).
+    items = rules.load(station.config["pe.items_file"] or None)
     files = {p.name: p for p in export.write_results(
         station.db, sitting_id, staging, lambda code: roster.lookup(station.db, code),
-        include_names=station.config["upload.include_names"])}
+        include_names=station.config["upload.include_names"], items=items)}
     # Every raw byte the devices sent, so a result can be audited against the device.
     for raw in sorted(station.path("pe", "rawlogs").glob(f"{sitting_id}_*.rawlog.jsonl")):
         files[f"rawlogs/{raw.name}"] = raw

@@ -38,17 +38,33 @@ def _when(stamp: str | None) -> str:
 
 
 def _pe_students(station: Station, sitting: dict) -> list[dict]:
-    from pe_station import export
+    """One row per student; a sitting measuring several items (height, weight and the BMI
+    derived from them) shows each item's value in the one result cell."""
+    from pe_station import export, rules
+    from pe_station.items import ITEMS
 
+    items = rules.load(station.config["pe.items_file"] or None)
     doc = export.results(station.db, sitting["id"], lambda code: roster.lookup(station.db, code),
-                         include_names=True)
-    rows = []
+                         include_names=True, items=items)
+    by_student: dict[str, list[dict]] = {}
     for r in doc["results"]:
-        value = f"{r['value']} {r['unit']}".strip() if r["value"] not in (None, "") else ""
-        rows.append({"code": r["student"].get("code", ""), "name": r["student"].get("name", ""),
-                     "result": (value, value), "status": export.STATUS.get(r["status"], (r["status"],) * 2),
-                     "tries": len(r["attempts"])})
+        by_student.setdefault(r["student"].get("code", ""), []).append(r)
+    rows = []
+    for code, results in by_student.items():
+        several = len(results) > 1
+        result = tuple(" · ".join(_pe_value(r, ITEMS.get(r["item"], (r["item"],) * 2)[lang] if several else "")
+                                  for r in results) for lang in (0, 1))
+        # The status of the sitting's own item (the BMI): done only when all its inputs are.
+        mine = next((r for r in results if r["item"] == sitting["item"]), results[0])
+        rows.append({"code": code, "name": results[0]["student"].get("name", ""), "result": result,
+                     "status": export.STATUS.get(mine["status"], (mine["status"],) * 2),
+                     "tries": sum(len(r["attempts"]) for r in results)})
     return rows
+
+
+def _pe_value(result: dict, label: str) -> str:
+    value = f"{result['value']} {result['unit']}".strip() if result["value"] not in (None, "") else "–"
+    return f"{label} {value}".strip()
 
 
 def _singing_students(station: Station, sitting: dict) -> list[dict]:

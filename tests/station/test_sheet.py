@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from devices import drivers
-from devices.drivers import qm_frame
+from devices.drivers import mt_sics, qm_frame
 from pe_station import rules
 from pe_station.flow import Flow
 from station import roster
@@ -139,3 +139,22 @@ def test_sheet_catalogs_match_and_cover_the_template():
     assert zh.keys() == en.keys()
     used = set(re.findall(r"""L\(\s*["']([a-z_.]+)["']""", TEMPLATE.read_text("utf-8")))
     assert used and used <= zh.keys()
+
+
+def test_a_height_and_weight_sitting_shows_each_students_height_weight_and_bmi_in_one_row(school, data_dir):
+    sitting = open_sitting(school, "--kind", "pe", "--item", "bmi")
+    st = Station.open(str(data_dir))
+    items = rules.load()
+    flow = Flow(st.db, sitting, items["bmi"], lookup_student=lambda c: roster.lookup(st.db, c),
+                measured=rules.measured(items, "bmi"), device_items={"H-1": "height", "W-1": "weight"})
+    scale = drivers.get("mt-sics")
+    flow.scan("0001", "张老师")
+    for device, frame in (("H-1", mt_sics.format_line("140.0", "cm")),
+                          ("W-1", mt_sics.format_line("39.2", "kg"))):
+        (reading,) = scale.feed(frame, at=1763800000.0)
+        flow.confirm(flow.on_reading(reading, device, "/dev/ttyUSB0")["attempt"]["id"], "张老师")
+    closed = close(school, sitting)
+    lines = school("session", "sheet", sitting, check=True).stdout.strip().splitlines()
+    (row,) = [line for line in lines if "0001" in line]
+    assert "身高 140.0 cm" in row and "体重 39.2 kg" in row and "20.0 kg/m2" in row and "已完成" in row
+    assert lines[-1].endswith(closed["seal_code"])
