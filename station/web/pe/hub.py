@@ -101,6 +101,11 @@ class Hub:
             self._services[sitting_id] = service.start()
             return service
 
+    def running(self) -> dict[str, Service]:
+        """The sittings whose device readers run now; starts nothing (the status strip polls it)."""
+        with self._lock:
+            return dict(self._services)
+
     def close(self, sitting_id: str, who: str) -> dict:
         """Close the sitting for good; it is sealed and queued for upload at once."""
         from station import sealing

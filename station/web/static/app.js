@@ -10,11 +10,20 @@
   }
 
   // Replace el's content with url's HTML fragment; a failed fetch keeps the last view
-  // (the station may be restarting).
+  // (the station may be restarting). A keyboard user's focus inside el stays on the same
+  // control (by its place among el's controls), not thrown back to the top of the page.
+  var CONTROLS = "a[href], button, input, select, textarea, summary, [tabindex]";
   function fragment(el, url) {
     return fetch(url, { headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) { el.innerHTML = html; } })
+      .then(function (html) {
+        if (html === null) { return; }
+        var had = el.contains(document.activeElement)
+          ? Array.prototype.indexOf.call(el.querySelectorAll(CONTROLS), document.activeElement) : -1;
+        el.innerHTML = html;
+        var again = had >= 0 ? el.querySelectorAll(CONTROLS)[had] : null;
+        if (again) { again.focus({ preventScroll: true }); }
+      })
       .catch(function () {});
   }
 
@@ -82,4 +91,102 @@
     var every = 1000 * (parseFloat(el.dataset.every) || 5);
     setInterval(function () { fragment(el, el.dataset.refresh); }, every);
   });
+
+  strip(document.getElementById("qm-strip"));
+
+  // The status strip under the header: the open sittings, the headset, the PE devices'
+  // lights and the upload queue, from /api/status (embedded in the page for the first
+  // paint, then polled). Each item carries data-state for its icon's shape and colour,
+  // and says the same in words. The DOM changes only when the status does, so a screen
+  // reader hears a change, not every poll.
+  function strip(root) {
+    if (!root) { return; }
+    var text = texts("strip-text");
+    var page = document.body.dataset.page;
+    var shown = "";
+    var RANK = { ok: 0, warn: 1, off: 1, fail: 2 };
+    var offline = document.getElementById("strip-offline");
+
+    function fill(id, state, words) {
+      var item = document.getElementById(id);
+      item.hidden = state === null;
+      if (state === null) { return item; }
+      item.dataset.state = state;
+      item.querySelector(".strip-text").textContent = words;
+      return item;
+    }
+
+    function sittings(doc) {
+      var open = doc.open_sittings || [];
+      if (!open.length) { return fill("strip-sitting", "none", text.sitting_none); }
+      fill("strip-sitting", "open", text.sitting_open.replace("{list}", open.map(function (s) {
+        return s.id + " " + ((s.title || {})[lang] || s.kind);
+      }).join(lang === "zh" ? "；" : "; ")));
+    }
+
+    function headset(doc) {
+      // The headset matters where singing happens: not a red light on a PE laptop.
+      var singing = (doc.open_sittings || []).some(function (s) { return s.kind === "singing"; });
+      var h = doc.headset || {};
+      if (!singing && page !== "sing" && page !== "precheck") { return fill("strip-headset", null); }
+      if (h.connected === null || h.connected === undefined) { return fill("strip-headset", "unknown", text.headset_checking); }
+      fill("strip-headset", h.connected ? "ok" : "fail", h.connected ? text.headset_ok : text.headset_missing);
+    }
+
+    function peDevices(doc) {
+      var devices = doc.pe_devices || [], item = document.getElementById("strip-pe");
+      item.hidden = !devices.length;
+      var list = item.querySelector(".strip-devices"), worst = 0;
+      list.textContent = "";
+      devices.forEach(function (d) {
+        var light = d.light || "warn";
+        worst = Math.max(worst, light in RANK ? RANK[light] : 1);
+        var dev = document.createElement("span");
+        dev.className = "strip-dev";
+        dev.dataset.device = d.name;
+        dev.dataset.state = light;
+        var icon = document.createElement("span");
+        icon.className = "strip-icon";
+        icon.setAttribute("aria-hidden", "true");
+        dev.appendChild(icon);
+        dev.appendChild(document.createTextNode(d.name + " " + (text["device_" + light] || d.status)));
+        list.appendChild(dev);
+      });
+      item.dataset.state = ["ok", "warn", "fail"][worst];
+    }
+
+    function uploads(doc) {
+      var u = doc.uploads || {}, words = [], state = "empty";
+      if (u.pending) { words.push(text.uploads_pending.replace("{n}", u.pending)); state = "pending"; }
+      if (u.failed) { words.push(text.uploads_failed.replace("{n}", u.failed)); state = "failed"; }
+      if (!words.length) {
+        words.push(u.done ? text.uploads_done.replace("{n}", u.done) : text.uploads_empty);
+        state = u.done ? "done" : "empty";
+      }
+      if ((u.pending || u.failed) && !u.configured) { words.push(text.not_configured); }
+      var item = fill("strip-uploads", state, words.join(" · "));
+      item.dataset.pending = String(u.pending || 0);
+      item.dataset.failed = String(u.failed || 0);
+    }
+
+    function show(doc) {
+      var seen = JSON.stringify([doc.open_sittings, doc.headset, doc.pe_devices, doc.uploads]);
+      offline.hidden = true;
+      if (seen === shown) { return; }
+      shown = seen;
+      sittings(doc); headset(doc); peDevices(doc); uploads(doc);
+    }
+
+    function poll() {
+      if (document.hidden) { return; }
+      fetch("/api/status", { headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(show)
+        .catch(function () { offline.hidden = false; });
+    }
+
+    show(texts("strip-data"));
+    setInterval(poll, 1000 * (parseFloat(root.dataset.every) || 3));
+    document.addEventListener("visibilitychange", poll);
+  }
 })();

@@ -7,7 +7,9 @@ from fastapi import APIRouter, Request
 
 from devices.platform import free_bytes
 from station import roster, sittings
-from station.web.templating import render
+from station.web.status import strip
+from station.web.i18n import translator
+from station.web.templating import render, templates
 
 router = APIRouter()
 
@@ -16,19 +18,41 @@ def status_of(request: Request) -> dict:
     state = request.app.state
     station = state.station
     db = station.db
+    config = station.config
+    devices = state.devices.snapshot()
+    open_sittings = [_titled(s) for s in sittings.list_sittings(db, "open")]
     return {
         "station_id": station.station_id,
         "school": station.config["school"],
         "room": station.config["room"],
         "version": state.version,
         "rehearsal": state.rehearsal,
-        "open_sittings": sittings.list_sittings(db, "open"),
+        "open_sittings": open_sittings,
         "roster_size": roster.count(db),
-        "devices": state.devices.snapshot(),
+        "devices": devices,
+        "headset": strip.headset(devices, config["audio.input"], config["audio.output"]),
+        "pe_devices": strip.pe_devices(request.app, open_sittings, config["pe.devices"]),
+        "uploads": strip.uploads(db, bool(config["upload.collector_url"])),
         "data_dir": str(station.data_dir),
         "free_disk_bytes": free_bytes(station.data_dir),
         "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
+
+
+def _titled(sitting: dict) -> dict:
+    """A sitting with what it is in both languages ("体育现场测试 · 身高"), for the strip's script."""
+    title = {}
+    for lang in ("zh", "en"):
+        t = translator(lang)
+        words = [t(f"kind.{sitting['kind']}")] + ([t(f"item.{sitting['item']}")] if sitting["item"] else [])
+        title[lang] = " · ".join(words)
+    return {**sitting, "title": title}
+
+
+# Every page extends base.html, which embeds the status for the strip's first paint (before
+# its first poll of /api/status); the shared template environment is where base.html can
+# reach it without each router passing it.
+templates.env.globals["strip_status"] = status_of
 
 
 @router.get("/api/health")
