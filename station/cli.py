@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "serve", "station.commands.serve:serve", "启动工作站网页界面 / start the station's web app")
     p.add_argument("--host", help="监听地址（默认 127.0.0.1）/ address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="端口（默认 8080）/ port (default 8080)")
+    p.add_argument("--simulate", action="store_true",
+                   help="演练模式：模拟设备、演示名册和本机汇集服务器，数据放在数据目录的 rehearsal/ 中 / "
+                        "rehearsal mode: simulated devices, demo roster, local collector; data in rehearsal/")
+    p.add_argument("--reset", action="store_true",
+                   help="与 --simulate 一起用：清空上次的演练数据 / with --simulate: start the rehearsal afresh")
+    p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                   help="数据目录（同 station --data-dir）/ data dir (as station --data-dir)")
 
     p = _add(sub, "devices", "station.commands.devices:devices", "本机的音频设备和串口 / audio devices and serial ports seen now")
     _json_flag(p)

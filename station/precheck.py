@@ -18,6 +18,10 @@ def context(station: Station, audio_in: str | None = None, audio_out: str | None
     ctx["version"] = __version__
     ctx["interactive"] = interactive
     ctx["prompt"] = prompt
+    from station.rehearsal import guard
+
+    if guard.refused(station.config) is not None:
+        ctx["collector_url"] = ""     # a rehearsal does not probe the real district's server
     if audio_in is not None:
         ctx["audio_input"] = audio_in
     if audio_out is not None:
@@ -48,6 +52,10 @@ def save(station: Station, report) -> int:
 
 def send_pending(station: Station) -> tuple[int, int]:
     """Try to send what waits for the collector now; (sent, still waiting)."""
+    from station.rehearsal import guard
+
+    if guard.refused(station.config) is not None:     # a rehearsal never reports to a real district
+        return 0, len(outbox.pending(station.db))
     return outbox.flush(station.db, station.config["upload.collector_url"],
                         station.config["upload.token"])
 

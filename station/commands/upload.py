@@ -6,6 +6,10 @@ from station.errors import UsageError
 
 
 def _collector(station: Station) -> tuple[str, str]:
+    from station.rehearsal import guard
+
+    if (why := guard.refused(station.config)) is not None:
+        raise UsageError("\n".join(why))
     url, token = station.config["upload.collector_url"], station.config["upload.token"]
     if not url:
         raise UsageError("没有配置区县汇集服务器：请在 station.toml 的 [upload] 中填写 collector_url 和 token。\n"

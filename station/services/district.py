@@ -36,10 +36,19 @@ class District:
         self._upload_stop: threading.Event | None = None
 
     @property
+    def refused(self) -> tuple[str, str] | None:
+        """In rehearsal mode, why the configured collector may not be used (zh, en)."""
+        from station.rehearsal import guard
+
+        return guard.refused(self.station.config)
+
+    @property
     def configured(self) -> bool:
-        return bool(self.station.config["upload.collector_url"])
+        return bool(self.station.config["upload.collector_url"]) and self.refused is None
 
     def start(self) -> None:
+        if self.refused:
+            log.error("%s / %s", *self.refused)
         loop = threading.Thread(target=self._loop, name="district", daemon=True)
         loop.start()
         self._threads.append(loop)

@@ -15,6 +15,7 @@ from station.services.warmup import warm_up_in_background
 from station.web import pe, pin, status
 from station.web import uploads
 from station.web import precheck as precheck_web
+from station.web import rehearsal as rehearsal_web
 from station.web import sing as sing_web
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -41,6 +42,7 @@ def create_app(station: Station, rehearsal: bool = False, background: bool = Tru
     app.state.rehearsal = rehearsal or bool(station.config["rehearsal"])
     app.state.version = __version__
     app.state.devices = devices
+    app.state.district = district
     pin.install(app, station.config["web.pin"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(status.router)
@@ -48,4 +50,6 @@ def create_app(station: Station, rehearsal: bool = False, background: bool = Tru
     app.include_router(sing_web.router)
     app.include_router(precheck_web.router)
     app.include_router(uploads.router)
+    if app.state.rehearsal:
+        app.include_router(rehearsal_web.router)
     return app

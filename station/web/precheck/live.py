@@ -127,8 +127,11 @@ class Busy(Exception):
 class Desk:
     """One pre-check at a time for the station app, told live to every open page."""
 
-    def __init__(self, station: Station):
+    def __init__(self, station: Station, on_started: Callable[[], None] | None = None):
         self.station = station
+        # Rehearsal mode "presses the measure key" of its simulated devices here, as a
+        # proctor is told to while the serial checks wait for a frame.
+        self.on_started = on_started
         # Bounded: a stalled page loses its oldest level readings.
         self.listeners = Listeners(maxsize=500)
         self.meter = Meter(lambda: station.config["audio.input"] or "", self.listeners.publish)
@@ -141,7 +144,8 @@ class Desk:
     def of(cls, app) -> "Desk":
         desk = getattr(app.state, "precheck_desk", None)
         if desk is None:
-            desk = app.state.precheck_desk = cls(app.state.station)
+            desk = app.state.precheck_desk = cls(app.state.station,
+                                                 getattr(app.state, "on_precheck_started", None))
         return desk
 
     def snapshot(self) -> dict:
@@ -179,6 +183,8 @@ class Desk:
         try:
             self.meter.pause()
             self.listeners.publish({"type": "started", "network": network})
+            if self.on_started is not None:
+                self.on_started()
             ctx = precheck.context(self.station)
             report = precheck.run(self.station, ctx, network=network, on_result=self._on_result)
             report_id = precheck.save(self.station, report)

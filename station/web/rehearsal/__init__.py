@@ -1,0 +1,3 @@
+from station.web.rehearsal.router import router
+
+__all__ = ["router"]
