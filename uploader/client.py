@@ -3,7 +3,8 @@
 Written by hand rather than with tuspy, which reads the whole file into one PATCH, retries
 0 times by default, checksums only with SHA-1 and identifies uploads by a fingerprint of
 the first bytes. Here: each PATCH streams one chunk from disk (never the whole file in
-memory) with ``Upload-Checksum: sha256`` taken from the digests computed at seal time,
+memory) with an ``Upload-Checksum`` (CRC-32; SHA-256 for chunks queued by older versions)
+taken from the checksums computed at seal time,
 uploads are identified by (station, sitting, path, sha256) in the metadata, and a resume
 always starts from the offset the collector reports.
 """
@@ -19,6 +20,8 @@ from typing import Callable, Mapping, Sequence
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from .bundle import Crc32
 
 TUS_VERSION = "1.0.0"
 BLOCK = 1024 * 1024          # bytes read from disk and handed to the socket at a time
@@ -103,8 +106,23 @@ def encode_metadata(meta: Mapping[str, str]) -> str:
                     for k, v in meta.items())
 
 
+# A chunk checksum in the queue is a hex digest; its length says which algorithm made it
+# (queues sealed before CRC-32 hold SHA-256 digests, and they still upload as they are).
+CHUNK_ALGORITHMS = {8: ("crc32", Crc32), 40: ("sha1", hashlib.sha1), 64: ("sha256", hashlib.sha256)}
+
+
+def chunk_algorithm(hex_digest: str):
+    """(tus algorithm name, hashlib-style constructor) of a chunk checksum in hex."""
+    try:
+        return CHUNK_ALGORITHMS[len(hex_digest)]
+    except KeyError:
+        raise ValueError(f"not a chunk checksum: {hex_digest[:80]!r}") from None
+
+
 def checksum_header(hex_digest: str) -> str:
-    return "sha256 " + base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+    """The tus ``Upload-Checksum`` value: algorithm name, space, base64 of the raw digest."""
+    name, _ = chunk_algorithm(hex_digest)
+    return f"{name} " + base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
 def _detail(response: httpx.Response) -> str:
@@ -163,7 +181,7 @@ class FileToSend:
     size: int
     sha256: str              # hex, of the whole file
     chunk_size: int
-    chunks: Sequence[str]    # hex SHA-256 of each chunk_size slice, from seal time
+    chunks: Sequence[str]    # hex checksum (CRC-32, or SHA-256 if older) of each chunk_size slice
     metadata: Mapping[str, str]
 
 
@@ -309,24 +327,25 @@ class TusClient:
             digest = f.chunks[index]
         else:
             # The collector kept part of a chunk (a connection dropped mid-PATCH): the seal-time
-            # digest covers the whole chunk, so hash the rest of it once more. Rare, and bounded
-            # by one chunk.
-            digest = _hash_range(f.path, offset, end - offset)
+            # checksum covers the whole chunk, so checksum the rest of it once more. Rare, and
+            # bounded by one chunk.
+            digest = _hash_range(f.path, offset, end - offset, Crc32)
         return self.patch(url, f.path, offset, end - offset, digest, on_bytes)
 
     def _check_local_chunk(self, f: FileToSend, offset: int) -> None:
         """After repeated checksum refusals, tell a damaged local file from a damaged network."""
         index = offset // f.chunk_size
         start = index * f.chunk_size
-        if _hash_range(f.path, start, min(f.chunk_size, f.size - start)) != f.chunks[index]:
+        algorithm = chunk_algorithm(f.chunks[index])[1]
+        if _hash_range(f.path, start, min(f.chunk_size, f.size - start), algorithm) != f.chunks[index]:
             raise LocalFileChanged(
                 f"场次包中的文件 {f.metadata.get('path', f.path.name)} 在封存后被改动，无法上传。请联系信息中心。",
                 f"Bundle file {f.metadata.get('path', f.path.name)} changed after sealing and cannot be "
                 "uploaded. Contact the information center.")
 
 
-def _hash_range(path: Path, offset: int, length: int) -> str:
-    h = hashlib.sha256()
+def _hash_range(path: Path, offset: int, length: int, algorithm) -> str:
+    h = algorithm()
     with open(path, "rb") as fh:
         fh.seek(offset)
         while length > 0:

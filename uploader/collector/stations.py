@@ -94,7 +94,7 @@ async def precheck(station_id: str, request: Request):
 
 @router.put("/api/probe")
 async def probe(request: Request):
-    """Throughput probe and the benchmark's plain streaming baseline: read, count, discard."""
+    """Throughput probe for the pre-check: read, count, discard."""
     collector(request).station(request)
     count = 0
     try:

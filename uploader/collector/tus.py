@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request, Response
 from sqlite_utils.db import NotFoundError
 from starlette.requests import ClientDisconnect
 
+from ..bundle import Crc32
 from . import sittings
 from .messages import CollectorError
 from .spool import Chunk, truncate
@@ -32,8 +33,10 @@ router = APIRouter()
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,checksum,termination"
-CHECKSUMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
-FLUSH_BYTES = 1024 * 1024  # one write (and one hash update) per MiB, off the event loop
+# The station sends CRC-32 (SHA-256 runs once per byte, for the whole file: see bundle.Crc32);
+# sha1 is the one algorithm the tus checksum extension requires; sha256 from older stations.
+CHECKSUMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "crc32": Crc32}
+FLUSH_BYTES = 1024 * 1024  # bytes handed to the writing and hashing threads at a time
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 REQUIRED_METADATA = ("station", "sitting", "path", "sha256")
@@ -83,7 +86,10 @@ def parse_checksum(header: str | None):
         expected = base64.b64decode(encoded.strip(), validate=True)
     except binascii.Error:
         raise CollectorError(400, "bad_checksum_header")
-    return CHECKSUMS[algorithm](), expected
+    hasher = CHECKSUMS[algorithm]()
+    if len(expected) != hasher.digest_size:
+        raise CollectorError(400, "bad_checksum_header")
+    return hasher, expected
 
 
 def own_upload(state, upload_id: str, station: str) -> dict:
@@ -104,7 +110,7 @@ async def options(request: Request) -> Response:
     state = collector(request)
     return Response(status_code=204, headers=tus_headers(
         Tus_Version=TUS_VERSION, Tus_Extension=EXTENSIONS,
-        Tus_Checksum_Algorithm="sha256,sha1", Tus_Max_Size=state.max_upload_bytes))
+        Tus_Checksum_Algorithm=",".join(CHECKSUMS), Tus_Max_Size=state.max_upload_bytes))
 
 
 @router.post("/files/")
@@ -230,10 +236,14 @@ async def pump(request: Request, chunk: Chunk, room: int, idle_timeout: float) -
     would otherwise hold the upload's lock (every other PATCH gets 409 busy) until the OS
     drops the dead socket, which can take many minutes.
 
-    One block is written and hashed in a worker thread while the next one is being received,
-    so the socket, the disk and the hashing overlap instead of taking turns."""
+    One block is written and hashed in worker threads while the next one is being received,
+    so the socket, the disk and the hashing overlap instead of taking turns. A block is the
+    list of pieces as the server handed them over: they are joined in the writing thread,
+    not here on the event loop's, the busiest one."""
     loop = asyncio.get_running_loop()
-    buffer, queued, pending = bytearray(), 0, None
+    block: list[bytes] = []
+    in_block = queued = 0
+    pending = None
     pieces = request.stream().__aiter__()
     disconnected = False
     try:
@@ -248,19 +258,21 @@ async def pump(request: Request, chunk: Chunk, room: int, idle_timeout: float) -
             except (ClientDisconnect, TimeoutError):
                 disconnected = True
                 break
-            if queued + len(buffer) + len(piece) > room:
+            if queued + in_block + len(piece) > room:
                 raise CollectorError(400, "past_length", headers=tus_headers())
-            buffer += piece
-            if len(buffer) >= FLUSH_BYTES:
-                block, buffer = buffer, bytearray()
+            if piece:
+                block.append(piece)
+                in_block += len(piece)
+            if in_block >= FLUSH_BYTES:
                 if pending is not None:
                     await pending  # one block in flight: blocks land in order
                 pending = loop.run_in_executor(WRITERS, chunk.write, block)
-                queued += len(block)
+                queued += in_block
+                block, in_block = [], 0
         if pending is not None:
             await pending
-        if buffer:
-            await loop.run_in_executor(WRITERS, chunk.write, buffer)
+        if block:
+            await loop.run_in_executor(WRITERS, chunk.write, block)
         return disconnected
     finally:
         if pending is not None and not pending.done():

@@ -4,11 +4,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zlib
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from uploader.bundle import (BundleError, canonical, digest_stream, seal_code, sign, signing_key,
+from uploader.bundle import (BundleError, Crc32, canonical, digest_stream, seal_code, sign, signing_key,
                              verify_bundle, write_bundle)
 
 from .conftest import TOKEN, rows
@@ -154,9 +155,23 @@ def test_chunk_digests_come_from_the_same_pass(make_bundle):
     b = make_bundle(sizes=(64 * 1024 * 3 + 7,), chunk_size=64 * 1024)
     d = b.digests["recordings/0001-1.flac"]
     data = (b.dir / "recordings/0001-1.flac").read_bytes()
-    assert d.chunks == tuple(hashlib.sha256(data[i:i + d.chunk_size]).hexdigest()
+    assert d.chunks == tuple(f"{zlib.crc32(data[i:i + d.chunk_size]):08x}"
                              for i in range(0, len(data), d.chunk_size))
+    assert d.sha256 == hashlib.sha256(data).hexdigest()
     assert set(b.digests) == {"recordings/0001-1.flac", "results.csv", "results.json", "manifest.json"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=5000), st.lists(st.integers(min_value=0, max_value=5000), max_size=5))
+def test_crc32_is_zlibs_whatever_the_pieces(data, cuts):
+    # The collector may run ISA-L's CRC-32 and the station zlib's, or the other way round:
+    # fed in any pieces, both must give zlib's value, big-endian in digest().
+    h = Crc32()
+    edges = [0, *sorted(cuts), len(data)]
+    for a, b in zip(edges, edges[1:]):
+        h.update(memoryview(data)[a:b])
+    assert h.hexdigest() == f"{zlib.crc32(data):08x}"
+    assert h.digest() == zlib.crc32(data).to_bytes(4, "big") and h.copy().digest() == h.digest()
 
 
 @settings(max_examples=60, deadline=None)
@@ -166,5 +181,5 @@ def test_digest_stream_matches_slicing(data, chunk_size):
     size, whole, chunks = digest_stream(io.BytesIO(data), chunk_size, sink=out)
     assert size == len(data) and out.getvalue() == data
     assert whole == hashlib.sha256(data).hexdigest()
-    expected = [hashlib.sha256(data[i:i + chunk_size]).hexdigest() for i in range(0, len(data), chunk_size)]
-    assert list(chunks) == (expected or [hashlib.sha256(b"").hexdigest()])
+    expected = [f"{zlib.crc32(data[i:i + chunk_size]):08x}" for i in range(0, len(data), chunk_size)]
+    assert list(chunks) == (expected or [f"{zlib.crc32(b''):08x}"])

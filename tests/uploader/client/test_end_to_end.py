@@ -1,6 +1,8 @@
 """A sealed sitting goes through the real collector (uvicorn on 127.0.0.1) and arrives byte-exact."""
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 import uuid
@@ -99,7 +101,6 @@ def test_a_resume_starts_at_the_collectors_offset(db, make_bundle, collector):
     b = make_bundle(sizes=(CHUNK * 4,), sitting=new_sitting(), token=collector.token, chunk_size=CHUNK)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
     rec = next(f for f in queue.files_of(db, b.manifest["sitting"]) if f["path"].startswith("recordings/"))
-    import json
     with TusClient(collector.url, collector.token) as c:
         url, _ = c.create(rec["size"], {"station": "S01", "sitting": rec["sitting"], "path": rec["path"],
                                         "sha256": rec["sha256"]})
@@ -145,10 +146,28 @@ def test_a_flipped_byte_is_caught_and_the_data_re_sent(db_path, db, make_bundle,
         out = run_until_done(db_path, proxy.url, collector.token)
         assert proxy.flipped
         assert out["status"][0]["state"] == "done"
-        assert proxy.upstream_bytes > b.manifest["files"][0]["size"] + sum(
-            f["size"] for f in b.manifest["files"][1:]) + 512 * 1024  # the damaged chunk went again
+        total = sum(f["size"] for f in b.manifest["files"])
+        assert proxy.upstream_bytes > total + 512 * 1024  # the damaged chunk went again
+        # ... and only it: the chunk's CRC-32 caught the flip, not the whole file's SHA-256
+        # (which would have sent all 4 MiB again).
+        assert proxy.upstream_bytes < total + 2 * 1024 * 1024
     finally:
         proxy.close()
+    assert_arrived(collector, b)
+
+
+def test_a_queue_sealed_with_sha256_chunk_digests_still_uploads(db, make_bundle, collector):
+    # Stations queued chunks with SHA-256 digests before CRC-32: after an update those rows
+    # must still go through, each PATCH checked with its SHA-256.
+    b = make_bundle(sizes=(CHUNK * 2 + 77,), sitting=new_sitting(), token=collector.token,
+                    chunk_size=CHUNK)
+    queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
+    for f in queue.files_of(db, b.manifest["sitting"]):
+        data = (b.dir / f["path"]).read_bytes()
+        legacy = [hashlib.sha256(data[i:i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)]
+        queue.update_file(db, f["id"], chunks=json.dumps(legacy or [hashlib.sha256(b"").hexdigest()]))
+    counts = worker.run(db, collector.url, collector.token, once=True)
+    assert counts["done"] == 4 and counts["failed"] == 0
     assert_arrived(collector, b)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import zlib
 
 import httpx
 import pytest
@@ -46,9 +47,14 @@ def test_metadata_is_base64_of_utf8():
 
 
 def test_checksum_header_is_base64_of_the_raw_digest():
+    # Chunks sealed now carry CRC-32 (big-endian); queues sealed earlier hold SHA-256.
+    algo, b64 = checksum_header(f"{zlib.crc32(b'chunk'):08x}").split(" ")
+    assert algo == "crc32" and base64.b64decode(b64) == zlib.crc32(b"chunk").to_bytes(4, "big")
     digest = hashlib.sha256(b"chunk").hexdigest()
     algo, b64 = checksum_header(digest).split(" ")
     assert algo == "sha256" and base64.b64decode(b64) == hashlib.sha256(b"chunk").digest()
+    with pytest.raises(ValueError):
+        checksum_header("abc123")
 
 
 def test_backoff_grows_with_jitter_and_stops_at_the_cap():

@@ -144,6 +144,9 @@ def test_malformed_checksum_header_is_400(collector, tus_for):
     location = tus.create(b"abc").headers["Location"]
     answer = tus.patch(location, 0, b"abc", headers={"Upload-Checksum": "md5 AAAA"})
     assert answer.status_code == 400
+    # A known algorithm with a digest of the wrong length is malformed too, not a mismatch.
+    answer = tus.patch(location, 0, b"abc", headers={"Upload-Checksum": "crc32 AAAAAAAA"})
+    assert answer.status_code == 400
     assert tus.head(location).headers["Upload-Offset"] == "0"
 
 

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -92,8 +93,13 @@ def test_checksum_header_parses_and_refuses_unknown_algorithms():
     hasher, expected = parse_checksum(f"sha1 {digest}")
     hasher.update(b"x")
     assert hasher.digest() == expected
-    with pytest.raises(CollectorError):
-        parse_checksum("crc32 AAAA")
+    hasher, expected = parse_checksum("crc32 " + base64.b64encode(
+        zlib.crc32(b"x").to_bytes(4, "big")).decode())
+    hasher.update(b"x")
+    assert hasher.digest() == expected
+    for bad in ("md5 AAAA", "crc32 AAAA", "sha256 AAAA", "crc32 not-base64!"):
+        with pytest.raises(CollectorError):
+            parse_checksum(bad)
 
 
 def test_every_message_is_chinese_then_english():

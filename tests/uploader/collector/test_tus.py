@@ -1,8 +1,10 @@
 """The tus endpoints against the wire contract, through a real uvicorn on 127.0.0.1."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import zlib
 
 import httpx
 
@@ -13,7 +15,7 @@ def test_options_announces_the_contracted_extensions(collector):
     assert answer.headers["Tus-Resumable"] == "1.0.0"
     assert answer.headers["Tus-Version"] == "1.0.0"
     assert answer.headers["Tus-Extension"] == "creation,checksum,termination"
-    assert answer.headers["Tus-Checksum-Algorithm"] == "sha256,sha1"
+    assert set(answer.headers["Tus-Checksum-Algorithm"].split(",")) == {"sha256", "sha1", "crc32"}
     assert answer.headers["Tus-Max-Size"] == str(64 * 1024 * 1024)
 
 
@@ -69,6 +71,38 @@ def test_chunk_with_bad_checksum_is_460_and_not_kept(collector, tus_for, sitting
     assert answer.json()["error"] == "checksum_mismatch"
     assert tus.head(location).headers["Upload-Offset"] == "50000"
     assert tus.patch(location, 50_000, data[50_000:], checksum=data[50_000:]).status_code == 204
+    assert collector.stored(sitting).read_bytes() == data
+
+
+def test_crc32_chunk_checksum_catches_a_flipped_byte_and_keeps_the_good_chunk(
+        collector, tus_for, sitting):
+    # The station's Upload-Checksum is CRC-32 (big-endian, base64), so SHA-256 runs once per byte.
+    tus = tus_for()
+    data = os.urandom(100_000)
+    location = tus.create(data).headers["Location"]
+
+    def crc(piece: bytes) -> dict:
+        return {"Upload-Checksum": "crc32 " + base64.b64encode(
+            zlib.crc32(piece).to_bytes(4, "big")).decode()}
+
+    assert tus.patch(location, 0, data[:50_000], headers=crc(data[:50_000])).status_code == 204
+    flipped = bytearray(data[50_000:])
+    flipped[1234] ^= 0x01
+    answer = tus.patch(location, 50_000, bytes(flipped), headers=crc(data[50_000:]))
+    assert answer.status_code == 460 and answer.json()["error"] == "checksum_mismatch"
+    assert tus.head(location).headers["Upload-Offset"] == "50000"
+    assert tus.patch(location, 50_000, data[50_000:], headers=crc(data[50_000:])).status_code == 204
+    assert collector.stored(sitting).read_bytes() == data
+
+
+def test_one_large_patch_is_stored_byte_exact(collector, tus_for, sitting):
+    # Larger than several of the spool's flush-ahead steps, in one PATCH, as the station sends.
+    tus = tus_for()
+    data = os.urandom(13 * 1024 * 1024 + 17)
+    location = tus.create(data).headers["Location"]
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    answer = tus.patch(location, 0, data, headers={"Upload-Checksum": "crc32 " + crc})
+    assert answer.status_code == 204 and answer.headers["Upload-Offset"] == str(len(data))
     assert collector.stored(sitting).read_bytes() == data
 
 
