@@ -176,7 +176,7 @@ async def events(request: Request, sitting: str | None = None):
 
 
 @router.get("/pe")
-def pe_page(request: Request, sitting: str | None = None):
+def pe_page(request: Request, sitting: str | None = None, closed: str | None = None):
     hub = Hub.of(request.app)
     fragment = bool(request.query_params.get("fragment"))
     open_ = hub.open_pe_sittings()
@@ -186,5 +186,7 @@ def pe_page(request: Request, sitting: str | None = None):
     except (FlowError, sittings.SittingError) as exc:
         problem = _words(exc)
     context = dict(page="pe", state=state, open_sittings=open_, items=ITEMS,
-                   problem=problem, rules=hub.items, sealed=sealed(hub.station, sitting) if problem else None)
+                   problem=problem, rules=hub.items,
+                   # Just closed here (?closed=ID) or named after it closed: its seal code.
+                   sealed=sealed(hub.station, closed or (sitting if problem else None)))
     return render(request, "pe_main.html" if fragment else "pe.html", **context)

@@ -21,6 +21,8 @@
   // A click elsewhere on the page must not leave the scanner typing into nothing.
   var focusCode = qm.keepFocus(input);
   var refresh = qm.refresher(main);
+  // A closed sitting's page shows its seal code for the proctor to copy onto the sheet.
+  function showSealed(id) { window.location.href = "/pe?closed=" + encodeURIComponent(id); }
 
   function post(action, body) {
     body = body || {};
@@ -84,7 +86,7 @@
     }
     if (action === "close") {
       if (!window.confirm(text.confirm_close)) { return focusCode(); }
-      post("close", { sitting: b.dataset.sitting }).then(function (doc) { if (doc) { window.location.reload(); } });
+      post("close", { sitting: b.dataset.sitting }).then(function (doc) { if (doc) { showSealed(doc.sitting.id); } });
       return;
     }
     post(action, body).then(focusCode);
@@ -103,7 +105,7 @@
         });
         return;
       }
-      if (ev.type === "closed") { window.location.reload(); return; }
+      if (ev.type === "closed") { showSealed(ev.sitting); return; }
       refresh();
     }, refresh);
   }
