@@ -278,6 +278,9 @@ class Flow:
                 timer.feed(replace(reading, code=str(n)))
         else:
             run = timer.feed(reading)
+        # The page shows the run, not the impulse's time of day: "timing" until it ends.
+        self._live[device].update(value="" if run is None else format(run.seconds, "f"),
+                                  timing=run is None)
         if run is None:
             reading_id = self._store(reading, device, port, None, "")
             return {"type": "impulse", "device": device, "reading": reading_id,

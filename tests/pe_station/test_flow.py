@@ -135,9 +135,14 @@ def test_lowest_time_counts_for_a_run_and_retest_voids(make_flow):
     flow = make_flow("run_50m")
     timer = drivers.get("alge-timy")
     flow.scan("0001", "张老师", device="gate")
+    shown = []
     for channel, t in (("C0", "36000.0000"), ("C1", "36009.1100")):
         (impulse,) = timer.feed(alge_timy.format_line("1", channel, D(t)), at=1763800000.0)
         event = flow.on_reading(impulse, "gate")
+        live = flow.state()["live"]["gate"]
+        shown.append((live["timing"], live["value"]))
+    # The page shows "timing" after the start and then the run, never a time of day.
+    assert shown == [(True, ""), (False, "9.1100")]
     a = event["attempt"]          # bib 1 is not a student code: the scanned student ran
     assert (a["student"], a["value"], a["rounded"]) == ("0001", "9.1100", "9.2")
     flow.retest("0001", "张老师", device="gate")
