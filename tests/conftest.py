@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from station.rehearsal.singer import write_wav  # noqa: F401 - the tests' WAV writer too
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 AUDIO_RUNTIME = os.environ.setdefault("QM_AUDIO_RUNTIME", "/tmp/qm-virtual-audio")
@@ -42,19 +44,6 @@ def headset():
     result = virtual_audio("start")
     assert result.returncode == 0, result.stderr
     return {"earphones": "qm_ear", "mic_feed": "qm_mic", "mic_source": "qm_mic.monitor"}
-
-
-def write_wav(path: Path, samples, rate: int) -> Path:
-    """Write mono float samples in [-1, 1] as 16-bit PCM (no numpy needed by callers)."""
-    import numpy as np
-
-    pcm = (np.clip(np.asarray(samples, dtype=np.float64), -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 @pytest.fixture

@@ -13,15 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from station.rehearsal.singer import write_wav
+
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 48000
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
-    import soundfile
-
-    soundfile.write(str(path), np.asarray(samples, dtype=np.float32), rate, subtype="PCM_16")
-    return path
 
 
 class PrivateHeadset:

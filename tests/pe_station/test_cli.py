@@ -47,6 +47,25 @@ def roster(station, tmp_path):
     station("roster", "import", str(path), check=True)
 
 
+def pe_run(item: str, port: str) -> tuple[subprocess.Popen, "Lines"]:
+    """`station pe run` for ``item`` with a qm-frame meter on ``port``, as a proctor starts it."""
+    proc = subprocess.Popen([STATION, "pe", "run", "--item", item, "--driver", "qm-frame",
+                             "--port", port, "--by", "张老师"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ.copy())
+    return proc, Lines(proc)
+
+
+def scan_first_student(proc: subprocess.Popen, out: "Lines") -> str:
+    """Wait for the sitting and the device, scan student 0001; returns the sitting id."""
+    sitting = out.wait("sitting").split()[-1]
+    out.wait('"connected"')
+    proc.stdin.write("0001\n")
+    proc.stdin.flush()
+    out.wait("当前学生 current: 0001")
+    return sitting
+
+
 def test_drivers_lists_every_driver(station, data_dir):
     names = [d["name"] for d in json.loads(station("pe", "drivers", "--json", check=True).stdout)]
     assert names == ["alge-timy", "mt-sics", "kern", "qm-frame", "line"]
@@ -55,17 +74,9 @@ def test_drivers_lists_every_driver(station, data_dir):
 def test_run_scan_reading_confirm_then_export_and_replay(station, data_dir, tmp_path, pty_pair):
     roster(station, tmp_path)
     pair = pty_pair()
-    proc = subprocess.Popen([STATION, "pe", "run", "--item", "sit_and_reach", "--driver", "qm-frame",
-                             "--port", pair.station_end, "--by", "张老师"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=os.environ.copy())
-    out = Lines(proc)
+    proc, out = pe_run("sit_and_reach", pair.station_end)
     try:
-        sitting = out.wait("sitting").split()[-1]
-        out.wait('"connected"')
-        proc.stdin.write("0001\n")
-        proc.stdin.flush()
-        out.wait("当前学生 current: 0001")
+        sitting = scan_first_student(proc, out)
         with serial.Serial(pair.device_end) as meter:
             meter.write(frame("-2.5"))
             out.wait('"type": "attempt"')
@@ -153,17 +164,9 @@ def test_terminal_view_shows_student_reading_and_keys(make_flow, tmp_path):
 def test_run_a_bmi_sitting_with_one_height_and_weight_machine(station, data_dir, tmp_path, pty_pair):
     roster(station, tmp_path)
     pair = pty_pair()
-    proc = subprocess.Popen([STATION, "pe", "run", "--item", "bmi", "--driver", "qm-frame",
-                             "--port", pair.station_end, "--by", "张老师"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=os.environ.copy())
-    out = Lines(proc)
+    proc, out = pe_run("bmi", pair.station_end)
     try:
-        sitting = out.wait("sitting").split()[-1]
-        out.wait('"connected"')
-        proc.stdin.write("0001\n")
-        proc.stdin.flush()
-        out.wait("当前学生 current: 0001")
+        sitting = scan_first_student(proc, out)
         with serial.Serial(pair.device_end) as machine:   # names each item in its frame
             machine.write(qm_frame.format_frame("HW-1", "height", "", "1400", "mm"))
             machine.write(qm_frame.format_frame("HW-1", "weight", "", "35.5", "kg"))

@@ -12,7 +12,7 @@ import httpx
 from tests.helpers import free_port, stop_process, wait_for
 
 __all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "station_serve",
-           "stop_process", "wait_for"]
+           "pe_pending", "stop_process", "wait_for"]
 
 STATION = str(Path(sys.executable).with_name("station"))
 
@@ -45,6 +45,12 @@ def station_serve(env: dict | None = None) -> Server:
     """`station serve` on a free port over the session's data dir."""
     port = free_port()
     return Server(["serve", "--port", str(port)], port, env)
+
+
+def pe_pending(client: httpx.Client, n: int) -> list[dict] | None:
+    """The PE sitting's attempts waiting for the proctor, once there are ``n`` of them."""
+    pending = client.get("/api/pe/state").json()["pending"]
+    return pending if len(pending) == n else None
 
 
 def import_roster(station, path: Path, csv_text: str, encoding: str = "utf-8") -> None:

@@ -10,7 +10,7 @@ import serial
 
 from devices.drivers import mt_sics, qm_frame
 from tests.helpers import chromium, needs_chromium, page_errors
-from tests.station.servers import import_roster, station_serve, wait_for
+from tests.station.servers import import_roster, pe_pending, station_serve, wait_for
 
 
 @pytest.fixture
@@ -46,10 +46,6 @@ def room(station, data_dir, tmp_path, pty_pair):
         server.stop()
 
 
-def _pending(client, n):
-    pending = client.get("/api/pe/state").json()["pending"]
-    return pending if len(pending) == n else None
-
 
 def test_one_sitting_measures_height_and_weight_and_shows_the_bmi(room, station):
     client, sitting, height, weight = room
@@ -61,7 +57,7 @@ def test_one_sitting_measures_height_and_weight_and_shows_the_bmi(room, station)
     weight("35.9", stable=False)                    # moving on the scale: live only
     height("140.04")
     weight("35.5")
-    pending = wait_for(lambda: _pending(client, 2), what="height and weight attempts")
+    pending = wait_for(lambda: pe_pending(client, 2), what="height and weight attempts")
     assert sorted((a["item"], a["rounded"], a["device"]) for a in pending) == \
         [("height", "140.0", "HT-1"), ("weight", "35.5", "scale-1")]
     page = client.get("/pe").text
@@ -94,7 +90,7 @@ def test_voiding_the_weight_clears_the_bmi_on_the_page(room):
     client.post("/api/pe/scan", json={"code": "0002"}).raise_for_status()
     height("135.0")
     weight("30.0")
-    for a in wait_for(lambda: _pending(client, 2), what="two attempts"):
+    for a in wait_for(lambda: pe_pending(client, 2), what="two attempts"):
         client.post("/api/pe/confirm", json={"attempt": a["id"]}).raise_for_status()
     cur = client.get("/api/pe/state").json()["current"][""]
     assert cur["results"]["bmi"]["value"] == "16.5"           # 30 / 1.35² = 16.46…
@@ -103,7 +99,7 @@ def test_voiding_the_weight_clears_the_bmi_on_the_page(room):
     assert r["state"]["current"][""]["results"]["bmi"]["value"] is None
     assert r["state"]["progress"]["done"] == 0
     weight("30.4")
-    (again,) = wait_for(lambda: _pending(client, 1), what="the new weight")
+    (again,) = wait_for(lambda: pe_pending(client, 1), what="the new weight")
     assert (again["item"], again["rounded"]) == ("weight", "30.4")
     client.post("/api/pe/confirm", json={"attempt": again["id"]}).raise_for_status()
     assert client.get("/api/pe/state").json()["current"][""]["results"]["bmi"]["value"] == "16.7"

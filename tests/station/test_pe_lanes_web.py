@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from devices.drivers import alge_timy
 from station import config
 from tests.helpers import chromium, needs_chromium, page_errors
-from tests.station.servers import import_roster, station_serve, wait_for
+from tests.station.servers import import_roster, pe_pending, station_serve, wait_for
 
 pytestmark = pytest.mark.skipif(
     "lanes" not in config.DEVICE_KEYS,
@@ -42,10 +42,6 @@ def track(station, data_dir, tmp_path, pty_pair):
         server.stop()
 
 
-def _pending(client, n):
-    pending = client.get("/api/pe/state").json()["pending"]
-    return pending if len(pending) == n else None
-
 
 def test_two_students_in_two_lanes_each_get_their_own_run_time(track):
     client, impulse = track
@@ -60,7 +56,7 @@ def test_two_students_in_two_lanes_each_get_their_own_run_time(track):
     impulse("2", "C0", "36000.0500")
     impulse("2", "C1", "36008.3100")           # lane 2 crosses the line first
     impulse("1", "C1", "36009.0400")
-    pending = wait_for(lambda: _pending(client, 2), what="two run times")
+    pending = wait_for(lambda: pe_pending(client, 2), what="two run times")
     assert sorted((a["student"], a["value"], a["rounded"]) for a in pending) == \
         [("0001", "9.0400", "9.1"), ("0002", "8.2600", "8.3")]
 
