@@ -143,6 +143,10 @@ class Flow:
     device_lanes: dict[str, int] = field(default_factory=dict)   # timing gate -> its lanes
 
     _current: dict[str | None, str] = field(default_factory=dict, init=False)
+    # Students who have made every attempt: readings no longer go to them, but their card
+    # stays on the page until the next scan, so the proctor confirms the result where it
+    # appeared (a 50 m time, a BMI appearing) rather than hunting for it in a list.
+    _finished: dict[str | None, str] = field(default_factory=dict, init=False)
     _live: dict[str, dict] = field(default_factory=dict, init=False)
     _timers: dict[str, RunTimer] = field(default_factory=dict, init=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
@@ -201,6 +205,10 @@ class Flow:
             if lane is not None:
                 # A student runs in one lane: scanning them for another moves them.
                 self._leave(student["code"])
+            if slot is None:
+                self._finished.clear()
+            else:
+                self._finished.pop(slot, None)
             self._current[slot] = student["code"]
             self._emit({"type": "scan", "device": device, "lane": lane, "student": student["code"]})
             return student
@@ -222,8 +230,14 @@ class Flow:
         return lane_slot(lane)
 
     def _leave(self, code: str) -> None:
+        for slots in (self._current, self._finished):
+            for key in [k for k, v in slots.items() if v == code]:
+                del slots[key]
+
+    def _finish(self, code: str) -> None:
+        """Every attempt made: out of ``current``, still shown (see ``_finished``)."""
         for key in [k for k, v in self._current.items() if v == code]:
-            del self._current[key]
+            self._finished[key] = self._current.pop(key)
 
     # --- a device sends ----------------------------------------------------------------
     def on_reading(self, reading: Reading, device: str, port: str = "") -> dict:
@@ -311,9 +325,9 @@ class Flow:
                     "value": format(value, "f"), "unit": reading.unit, "zh": why[0], "en": why[1]}
         attempt = self._add_attempt(student, reading_id, device, converted, started_at, item)
         if not self._left(code) and self.derived is None:
-            # Done on this device: the card goes. A BMI sitting's card stays until the next
-            # scan, so the proctor sees the BMI appear as they confirm height and weight.
-            self._leave(code)
+            # Done: the next reading is not theirs. A BMI sitting keeps the student current
+            # until the next scan, as height and weight may come in either order.
+            self._finish(code)
         return {"type": "attempt", "device": device, "reading": reading_id, "attempt": attempt}
 
     def _item_for(self, said: str | None, device: str, unit: str | None) -> tuple[
@@ -451,6 +465,8 @@ class Flow:
                              "pe.attempt.retest")
             if lane is not None:
                 self._leave(student["code"])
+            for key in [k for k, v in self._finished.items() if v == student["code"]]:
+                del self._finished[key]
             self._current[slot] = student["code"]
             self._emit({"type": "scan", "device": device, "lane": lane, "student": student["code"]})
             return student
@@ -635,11 +651,14 @@ class Flow:
         """Everything the page or the terminal station shows, as JSON-ready data."""
         with self._lock:
             current = {}
-            for slot, code in self._current.items():
+            shown = [(slot, code, True) for slot, code in self._finished.items()
+                     if slot not in self._current]
+            for slot, code, finished in [(k, v, False) for k, v in self._current.items()] + shown:
                 student = self.lookup_student(code) or {"code": code}
                 lane = int(slot[5:]) if slot and slot.startswith("lane-") else None
                 current[slot or ""] = {"student": student, "attempts": self.attempts_of(code),
                                        "result": self._result(code), "lane": lane,
+                                       "finished": finished,
                                        "results": {i: self._result(code, i) for i in self._result_items}}
             return {"sitting": self.sitting, "item": self.item.id, "unit": self.item.unit,
                     "attempts_allowed": self.item.attempts, "current": current,

@@ -247,3 +247,26 @@ def test_a_batch_of_readings_is_one_commit_and_each_gets_its_event(make_flow, me
     events = flow.on_readings(batch)
     assert [e["type"] for e in events] == ["attempt", "attempt", "unassigned"]
     assert [e["type"] for e in flow.events][-3:] == ["attempt", "attempt", "unassigned"]
+
+
+def test_a_student_with_every_attempt_made_stays_shown_but_gets_no_further_reading(make_flow):
+    flow = make_flow("run_50m")
+    timer = drivers.get("alge-timy")
+    flow.scan("0001", "张老师", device="gate")
+
+    def run(start, finish):
+        for channel, t in (("C0", start), ("C1", finish)):
+            (impulse,) = timer.feed(alge_timy.format_line("1", channel, D(t)))
+            event = flow.on_reading(impulse, "gate")
+        return event
+
+    attempt = run("36000.0", "36009.0")["attempt"]
+    card = flow.state()["current"]["gate"]
+    # The proctor confirms the time on the card where it appeared …
+    assert card["student"]["code"] == "0001" and card["finished"]
+    assert [a["id"] for a in card["attempts"]] == [attempt["id"]]
+    # … but a run nobody was scanned for is not theirs: it waits, unassigned.
+    assert flow.current("gate") is None
+    assert run("36100.0", "36108.0")["type"] == "unassigned"
+    flow.scan("0002", "张老师", device="gate")
+    assert [c["student"]["code"] for c in flow.state()["current"].values()] == ["0002"]

@@ -34,7 +34,14 @@ def test_two_students_in_two_lanes_each_get_their_own_run_time(gate):
     lane1 = gate.send("1", "C1", "36009.05")["attempt"]
     assert (lane1["student"], lane1["value"], lane1["rounded"]) == ("0001", "9.0500", "9.1")
     assert (lane2["student"], lane2["value"], lane2["rounded"]) == ("0002", "8.2100", "8.3")
-    assert gate.state()["current"] == {}                       # both have run
+    # Both have run: their cards stay shown, finished, until the next scan; no reading is theirs.
+    cards = gate.state()["current"]
+    assert {k: (v["student"]["code"], v["finished"]) for k, v in cards.items()} == \
+        {"lane-1": ("0001", True), "lane-2": ("0002", True)}
+    assert gate.current("lane-1") is None and gate.current("lane-2") is None
+    gate.scan("0003", "张老师", lane=1)                       # the next runner replaces lane 1's card
+    assert {k: v["student"]["code"] for k, v in gate.state()["current"].items()} == \
+        {"lane-1": "0003", "lane-2": "0002"}
 
 
 def test_one_starting_gun_starts_both_lanes(gate):
