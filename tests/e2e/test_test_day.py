@@ -47,8 +47,8 @@ class Day:
         assert name not in self.taken, f"two screenshots named {name}"
         self.taken.add(name)
         page = page or self.page
-        if show:
-            page.locator(show).first.scroll_into_view_if_needed()
+        if show:   # in one step: the live page may redraw that part at any moment
+            page.evaluate("s => document.querySelector(s).scrollIntoView({block: 'center'})", show)
         page.screenshot(path=str(path))
 
     def scan(self, code: str, field: str) -> None:
