@@ -5,6 +5,8 @@ cannot take now; ``error`` is a short code a script can test (``refused`` unless
 """
 from __future__ import annotations
 
+import json
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -16,10 +18,14 @@ def refuse(zh: str, en: str, status: int = 409, code: str = "refused") -> JSONRe
     return JSONResponse({"error": code, "zh": zh, "en": en}, status_code=status)
 
 
-async def json_body(request: Request) -> dict | JSONResponse:
-    """The request's JSON object, or the refusal to send back (400)."""
+async def json_body(request: Request, optional: bool = False) -> dict | JSONResponse:
+    """The request's JSON object, or the refusal to send back (400). ``optional``: an
+    empty body is an empty object (a button that may send nothing)."""
+    raw = await request.body()
+    if optional and not raw.strip():
+        return {}
     try:
-        body = await request.json()
+        body = json.loads(raw)
     except ValueError:
         body = None
     if not isinstance(body, dict):

@@ -7,13 +7,11 @@ the pages' usual bilingual ``{"error", "zh", "en"}``.
 """
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from station.web.api import refuse
+from station.web.api import json_body, refuse
 
 router = APIRouter()
 
@@ -39,20 +37,6 @@ def describe(request: Request):
     return {**rig.describe(), "upload_refused": upload_refused(request)}
 
 
-async def _optional_body(request: Request) -> dict | JSONResponse:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return refuse("请求内容不是 JSON 对象，请刷新页面后重试。",
-                      "The request body is not a JSON object; reload the page and try again.", 400)
-    return body
-
-
 @router.post("/api/rehearsal/devices/{name}/{action}")
 async def device_action(name: str, action: str, request: Request):
     from station.rehearsal.devices import Unplugged
@@ -68,7 +52,7 @@ async def device_action(name: str, action: str, request: Request):
     if action not in ("measure", "unplug", "plug"):
         return refuse(f"没有“{action}”这个操作（可用：measure、unplug、plug）。",
                       f"There is no action \"{action}\" (measure, unplug or plug).", 404)
-    body = await _optional_body(request)
+    body = await json_body(request, optional=True)
     if isinstance(body, JSONResponse):
         return body
     code = str(body.get("code") or "").strip() or None
@@ -95,7 +79,7 @@ async def sing(request: Request):
     rig = _rig(request)
     if rig is None:
         return refuse(*NO_RIG, 404, "not_rehearsal")
-    body = await _optional_body(request)
+    body = await json_body(request, optional=True)
     if isinstance(body, JSONResponse):
         return body
     kind = str(body.get("kind") or "melody")
