@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from station import tomlfile
+
 FILE_NAME = "station.toml"
 
 
@@ -279,16 +281,6 @@ def load(data_dir: Path) -> Config:
     return cfg
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return str(value)
-
-
 def template() -> str:
     """The commented station.toml written by ``station config init``: every key, commented out."""
     lines = [
@@ -309,5 +301,5 @@ def template() -> str:
             lines += ["", f"[{table}]"]
             current = table
         default = _hostname() if key.name == "station_id" else key.default
-        lines += [f"# {key.zh}", f"# {key.en}", f"# {leaf} = {_toml_value(default)}"]
+        lines += [f"# {key.zh}", f"# {key.en}", f"# {leaf} = {tomlfile.value(default)}"]
     return "\n".join(lines) + "\n"

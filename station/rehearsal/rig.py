@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from devices.platform import make_private_dir
 from station import config as config_mod
 from station.context import Station, resolve_data_dir
-from station.rehearsal import demo_roster, frames, procs, tomlfile
+from station import tomlfile
+from station.rehearsal import demo_roster, frames, procs
 from station.rehearsal.devices import SimulatedDevice, make_all, socat_available
 
 FOLDER = "rehearsal"
