@@ -95,7 +95,14 @@ def _exit_on_sigterm() -> None:
 
 
 def _run(station: Station, host: str, port: int, rehearsal=None) -> None:
+    import logging
+
     import uvicorn
+
+    # The station's own warnings (a refused collector, a failed upload, a device that went
+    # away) go to stderr from the first one on, whatever handlers a library adds later;
+    # without this they relied on logging's last-resort handler.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from station.web.app import create_app
 
