@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from devices.platform import fsync_dir, make_private_dir, replace_durably
+from qmbase.platform import fsync_dir, make_private_dir, replace_durably
 
 HEADER_SUFFIX = ".journal.json"
 PCM_SUFFIX = ".pcm"

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devices.platform import make_private_dir, user_name
+from qmbase.platform import make_private_dir, user_name
 from station import config as config_mod
 
 ENV_DATA_DIR = "STATION_DATA_DIR"

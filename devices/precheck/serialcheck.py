@@ -14,7 +14,7 @@ import errno
 import time
 from typing import Any
 
-from devices.platform import WINDOWS
+from qmbase.platform import WINDOWS
 from devices.precheck.check import CheckResult
 from devices.precheck.runner import Check
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from devices.platform import free_bytes
+from qmbase.platform import free_bytes
 from devices.precheck.check import CheckResult
 
 CLOCK_WARN_S = 2.0

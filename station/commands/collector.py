@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devices.platform import make_private_dir
+from qmbase.platform import make_private_dir
 from station.errors import UsageError
 
 

@@ -1,7 +1,7 @@
 """station config show | init"""
 from __future__ import annotations
 
-from devices.platform import write_private_text
+from qmbase.platform import write_private_text
 from station import config as config_mod
 from station.commands.output import print_json, table
 from station.context import Station

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from devices.platform import make_private_dir
+from qmbase.platform import make_private_dir
 from station import config as config_mod
 from station.context import Station, resolve_data_dir
 from station import tomlfile

@@ -5,7 +5,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Request
 
-from devices.platform import free_bytes
+from qmbase.platform import free_bytes
 from station import roster, sittings
 from station.web.status import strip
 from station.web.i18n import translator
