@@ -15,6 +15,7 @@ from typing import Callable
 import sqlite_utils
 
 from pe_station import rules
+from qmbase.tables import safe_cell as _safe_cell
 from pe_station.items import ITEMS
 
 LookupStudent = Callable[[str], "dict | None"]
@@ -129,23 +130,6 @@ def to_csv(document: dict) -> str:
     for row in flat_rows(document):
         writer.writerow([_safe_cell(row.get(key, "")) for key, _ in COLUMNS])
     return buf.getvalue()
-
-
-def _safe_cell(value) -> str:
-    """Excel runs a cell that starts with = + - @ as a formula: a negative number is
-    fine, anything else starting so (a name, a reason) is quoted with an apostrophe."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "@") or (text[:1] == "-" and not _is_number(text)):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def write_csv(document: dict, path: Path | str) -> Path:

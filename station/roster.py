@@ -7,8 +7,6 @@ all or nothing unless the caller asks to skip bad rows. Re-importing a file chan
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,53 +80,14 @@ def _norm_header(text: str) -> str:
     return re.sub(r"[\s_\-（）()*:：]", "", str(text or "")).lower()
 
 
-def _decode(data: bytes, path: Path) -> str:
-    # UTF-8 is tried first (strictly), since GB18030 would "decode" UTF-8 bytes into
-    # nonsense without an error; a BOM is dropped either way.
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise RosterError(f"{path}: 无法识别文件编码。请在 Excel 中“另存为 CSV UTF-8”后重新导入。\n"
-                      f"{path}: the encoding is not UTF-8 or GBK/GB18030; save it from Excel as "
-                      f"\"CSV UTF-8\" and import again.")
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
 def read_rows(path: Path) -> list[list[str]]:
     """All rows of a CSV or XLSX file as text cells (the first row is the header)."""
-    path = Path(path)
-    if not path.exists():
-        raise RosterError(f"{path}: 找不到文件，请检查路径。\n{path}: no such file; check the path.")
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        import openpyxl
+    from qmbase.tables import TableError, read_rows as read_table
 
-        try:
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds for a damaged file
-            raise RosterError(f"{path}: 无法打开这个 Excel 文件（{type(exc).__name__}）。"
-                              f"请用 Excel 打开确认无误后另存为 .xlsx 再导入。\n"
-                              f"{path}: cannot open this Excel file ({exc}).") from None
-        sheet = book.worksheets[0]
-        rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-        book.close()
-        return rows
-    if path.suffix.lower() == ".xls":
-        raise RosterError(f"{path}: 不支持旧版 .xls 格式，请在 Excel 中另存为 .xlsx 或 CSV。\n"
-                          f"{path}: the old .xls format is not read; save it as .xlsx or CSV.")
-    text = _decode(path.read_bytes(), path)
-    # Excel writes commas, or tabs for "Unicode text"; the header line tells which.
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    try:
+        return read_table(path)
+    except TableError as exc:
+        raise RosterError(str(exc)) from None
 
 
 def _columns(header: list[str], path: Path) -> dict[str, int]:
