@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expected-station-version", help="工作站应有的软件版本 / the station version expected")
     p.add_argument("--patch-idle-timeout", type=float, default=20.0, metavar="S",
                    help="上传中断多少秒后释放（默认 20）/ seconds before a stalled upload is let go")
+    p.add_argument("--timezone", default="Asia/Shanghai", help="看板显示时间的时区 / the dashboard's time zone")
+    p.add_argument("--silent-minutes", type=float, default=5.0, metavar="N",
+                   help="多少分钟没有心跳算失联（默认 5）/ minutes without a heartbeat before a station counts as silent")
     p = _add(ksub, "add-station", "station.commands.collector:add_station", "登记工作站并生成令牌 / register a station, print its token")
     p.add_argument("station_id", metavar="STATION_ID")
     p.add_argument("--data", metavar="DIR")
@@ -166,6 +169,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--room")
     p = _add(ksub, "admin-token", "station.commands.collector:admin_token", "生成看板管理令牌 / new dashboard admin token")
     p.add_argument("--data", metavar="DIR")
+    schools = ksub.add_parser("schools", help="本区县应参加的学校 / the district's expected schools")
+    hsub = schools.add_subparsers(dest="schools_action", metavar="ACTION", required=True)
+    p = _add(hsub, "import", "station.commands.collector:schools_import",
+             "导入学校名单（CSV 或 XLSX：学校代码、学校名称、工作站数、联系人、电话）/ import the schools")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--data", metavar="DIR")
+    p = _add(ksub, "report", "station.commands.collector:report",
+             "生成上报表（数据上传情况 / 应急事件）/ write the district's forms")
+    p.add_argument("form", choices=["upload-status", "incidents"])
+    p.add_argument("--data", metavar="DIR")
+    p.add_argument("--xlsx", metavar="FILE")
+    p.add_argument("--csv", metavar="FILE")
+    p.add_argument("--timezone", default="Asia/Shanghai", help="表中时间的时区 / time zone of the times shown")
+    p = _add(ksub, "import", "station.commands.collector:import_stick",
+             "导入 U 盘上的已封存场次（与网络上传同样校验）/ import sealed sittings from a USB stick")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--data", metavar="DIR")
+    p.add_argument("--storage", help="同 serve 的 --storage / as serve's --storage")
+    p.add_argument("--s3-endpoint-url")
+    _json_flag(p)
     return parser
 
 

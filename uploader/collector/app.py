@@ -10,7 +10,9 @@ from pathlib import Path
 import sqlite_utils
 from fastapi import FastAPI, Request
 
-from . import auth, sittings, stations, tus
+from . import auth, dashboard, incidents, sittings, stations, tus
+from .live import Live
+from .overview import DEFAULT_SILENT_MINUTES, DEFAULT_TIMEZONE, local_zone
 from .messages import CollectorError
 from .spool import Spool, truncate
 from .storage import LocalStorage, S3Storage, open_storage, safe_key
@@ -37,8 +39,10 @@ class Collector:
 
     def __init__(self, db: sqlite_utils.Database, spool: Spool, storage: LocalStorage | S3Storage,
                  max_upload_bytes: int, expected_station_version: str | None = None,
-                 patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT):
+                 patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
+                 silent_minutes: float = DEFAULT_SILENT_MINUTES, zone: str = DEFAULT_TIMEZONE):
         self.db, self.spool, self.storage = db, spool, storage
+        self.live = Live(db, silent_minutes, zone)
         self.max_upload_bytes = max_upload_bytes
         self.patch_idle_timeout = patch_idle_timeout
         self.expected_station_version = expected_station_version
@@ -125,13 +129,18 @@ def create_app(data_dir: str | Path, storage: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                s3_endpoint_url: str | None = None,
                expected_station_version: str | None = None,
-               patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT) -> FastAPI:
+               patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
+               silent_minutes: float = DEFAULT_SILENT_MINUTES,
+               zone: str = DEFAULT_TIMEZONE) -> FastAPI:
     if patch_idle_timeout <= 0:
         raise ValueError("patch_idle_timeout must be positive")
+    if silent_minutes <= 0:
+        raise ValueError("silent_minutes must be positive")
+    local_zone(zone)  # an unknown zone stops the start, not the first page
     data_dir = Path(data_dir)
     state = Collector(open_db(data_dir), Spool(data_dir / "incoming"),
                       open_storage(storage, data_dir, s3_endpoint_url), max_upload_bytes,
-                      expected_station_version, patch_idle_timeout)
+                      expected_station_version, patch_idle_timeout, silent_minutes, zone)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -153,4 +162,6 @@ def create_app(data_dir: str | Path, storage: str | None = None,
 
     app.include_router(tus.router)
     app.include_router(stations.router)
+    app.include_router(incidents.router)
+    app.include_router(dashboard.router)
     return app

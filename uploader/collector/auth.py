@@ -109,3 +109,20 @@ def is_admin(db: sqlite_utils.Database, request: Request) -> bool:
         return False
     return db["sessions"].count_where("id_sha256 = ? AND expires_at > ?",
                                       [token_sha256(cookie), time.time()]) > 0
+
+
+def require_admin(db: sqlite_utils.Database, request: Request) -> None:
+    if not is_admin(db, request):
+        raise CollectorError(401, "admin_required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_admin_write(db: sqlite_utils.Database, request: Request) -> None:
+    """A district change (an incident marked handled): the admin, as JSON from the dashboard's
+    own origin. The session cookie is SameSite=Strict already; the Origin and the JSON type
+    refuse a form another site might post, whatever a browser makes of SameSite."""
+    require_admin(db, request)
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise CollectorError(415, "json_required")
+    origin = request.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+        raise CollectorError(403, "wrong_origin")

@@ -9,8 +9,10 @@ import socket
 import sys
 from pathlib import Path
 
+from . import overview, reports, schools, usb
 from .app import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PATCH_IDLE_TIMEOUT, create_app
 from .auth import new_admin_token, register_station
+from .storage import open_storage
 from .store import open_db
 
 
@@ -18,14 +20,17 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
           tls_cert: str | None = None, tls_key: str | None = None,
           max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, s3_endpoint_url: str | None = None,
           expected_station_version: str | None = None, fd: int | None = None,
-          patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT) -> None:
+          patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
+          silent_minutes: float = overview.DEFAULT_SILENT_MINUTES,
+          zone: str = overview.DEFAULT_TIMEZONE) -> None:
     """Run the collector until interrupted. `fd`: an already-listening socket (tests)."""
     import uvicorn
 
     app = create_app(data_dir, storage=storage, max_upload_bytes=max_upload_bytes,
                      s3_endpoint_url=s3_endpoint_url,
                      expected_station_version=expected_station_version,
-                     patch_idle_timeout=patch_idle_timeout)
+                     patch_idle_timeout=patch_idle_timeout, silent_minutes=silent_minutes,
+                     zone=zone)
     options = dict(log_level="info", access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
                    timeout_keep_alive=30)
     if fd is not None:
@@ -39,10 +44,42 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
 
 def add_station(station_id: str, data_dir: str | Path, school: str | None = None,
                 room: str | None = None) -> str:
-    """Register a station (or give it a new token) and return the token; only its hash is kept."""
+    """Register a station (or give it a new token) and return the token; only its hash is kept.
+    `school`: a code from the district's list of schools, once one is imported."""
     db = open_db(data_dir)
     try:
+        schools.check_school(db, school)
         return register_station(db, station_id, school=school, room=room)
+    finally:
+        db.conn.close()
+
+
+def import_schools(path: str | Path, data_dir: str | Path) -> tuple[int, int]:
+    """The district's expected schools from CSV/XLSX; (added, updated). SchoolsError if bad."""
+    db = open_db(data_dir)
+    try:
+        return schools.import_file(db, path)
+    finally:
+        db.conn.close()
+
+
+def report(form: str, fmt: str, path: str | Path, data_dir: str | Path,
+           zone_name: str = overview.DEFAULT_TIMEZONE) -> Path:
+    """Write the upload-status or incidents form as xlsx or csv."""
+    db = open_db(data_dir)
+    try:
+        return reports.write(db, form, fmt, path, zone_name)
+    finally:
+        db.conn.close()
+
+
+def import_stick(folder: str | Path, data_dir: str | Path, storage: str | None = None,
+                 s3_endpoint_url: str | None = None) -> list[usb.Outcome]:
+    """Store the sealed sittings on a USB stick, each checked as an upload is checked."""
+    db = open_db(data_dir)
+    try:
+        return usb.import_dir(db, open_storage(storage, data_dir, s3_endpoint_url),
+                              Path(data_dir) / "incoming", folder)
     finally:
         db.conn.close()
 
@@ -72,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--expected-station-version")
     run.add_argument("--patch-idle-timeout", type=float, default=DEFAULT_PATCH_IDLE_TIMEOUT,
                      help="seconds without body bytes after which a PATCH counts as disconnected")
+    run.add_argument("--silent-minutes", type=float, default=overview.DEFAULT_SILENT_MINUTES)
+    run.add_argument("--timezone", default=overview.DEFAULT_TIMEZONE)
     add = sub.add_parser("add-station")
     add.add_argument("station_id")
     add.add_argument("--data", required=True)
@@ -83,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.host, args.port, args.data, args.storage, args.tls_cert, args.tls_key,
               args.max_upload_bytes, args.s3_endpoint_url, args.expected_station_version,
-              fd=args.fd, patch_idle_timeout=args.patch_idle_timeout)
+              fd=args.fd, patch_idle_timeout=args.patch_idle_timeout,
+              silent_minutes=args.silent_minutes, zone=args.timezone)
     elif args.command == "add-station":
         try:
             print(add_station(args.station_id, args.data, args.school, args.room))

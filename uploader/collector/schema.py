@@ -31,4 +31,21 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["prechecks"].create_index(["station"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial]
+def m002_district(db: sqlite_utils.Database) -> None:
+    # The schools the district expects on its test day (stations.school holds a school code).
+    db["schools"].create({"code": str, "name": str, "stations_expected": int, "contact": str,
+                          "phone": str, "imported_at": str}, pk="code")
+    # Incidents (应急事件) as the stations file them; (station, local id) makes a resend harmless.
+    db["incidents"].create({"station": str, "local_id": int, "category": str, "at": str,
+                            "sitting": str, "students": str, "text": str, "action": str,
+                            "filed_by": str, "received_at": str, "handled_at": str,
+                            "handled_by": str, "handled_note": str},
+                           pk=("station", "local_id"))
+    db["incidents"].create_index(["handled_at"])
+    # How a file or a sitting came: 'network' (tus) or 'usb' (station collector import).
+    db["uploads"].add_column("via", str)
+    db["sittings"].add_column("via", str)
+    db["uploads"].create_index(["state", "station"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_district]

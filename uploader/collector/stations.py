@@ -1,22 +1,17 @@
-"""Stations: heartbeat, pre-check reports, the throughput probe, `GET /api/stations` and the
-district dashboard (Chinese first, `?lang=en`)."""
+"""Stations: heartbeat, pre-check reports, the throughput probe and `GET /api/stations`
+(the dashboard itself is `dashboard.py`)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 from starlette.requests import ClientDisconnect
 
 from . import auth, sittings
-from .messages import CollectorError, message, ui
+from .messages import CollectorError
 from .store import now_iso
 
 router = APIRouter()
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 MAX_JSON_BYTES = 1024 * 1024
 STATUSES = ("pass", "warn", "fail", "skip")
 
@@ -146,47 +141,3 @@ async def list_stations(request: Request):
     if not auth.is_admin(state.db, request):
         raise CollectorError(401, "admin_required", headers={"WWW-Authenticate": "Bearer"})
     return {"generated_at": now_iso(), "stations": station_rows(state.db)}
-
-
-def lang_of(request: Request) -> str:
-    return "en" if request.query_params.get("lang") == "en" else "zh"
-
-
-def refresh_seconds(request: Request) -> int:
-    """`?refresh=N` for a wall screen that wants another pace; 2 to 600 s, 15 by default."""
-    value = request.query_params.get("refresh", "")
-    return min(max(int(value), 2), 600) if value.isdigit() else 15
-
-
-@router.get("/", response_class=HTMLResponse)
-async def dashboard(request: Request):
-    state = collector(request)
-    lang = lang_of(request)
-    if not auth.is_admin(state.db, request):
-        return templates.TemplateResponse(request, "login.html", {"t": ui(lang), "lang": lang,
-                                                                  "error": None})
-    return templates.TemplateResponse(request, "dashboard.html", {
-        "t": ui(lang), "lang": lang, "stations": station_rows(state.db),
-        "generated_at": now_iso(), "refresh_ms": refresh_seconds(request) * 1000})
-
-
-@router.post("/login")
-async def login(request: Request):
-    # The form is one urlencoded field; parse_qs saves a python-multipart dependency.
-    state = collector(request)
-    lang = lang_of(request)
-    body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > 4096:
-            break
-    token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0].strip()
-    if not auth.is_admin_token(state.db, token):
-        return templates.TemplateResponse(request, "login.html", {
-            "t": ui(lang), "lang": lang, "error": " / ".join(message("login_failed"))},
-            status_code=401)
-    response = RedirectResponse(f"/?lang={lang}", status_code=303)
-    response.set_cookie(auth.SESSION_COOKIE, auth.new_session(state.db), httponly=True,
-                        samesite="strict", max_age=auth.SESSION_SECONDS,
-                        secure=request.url.scheme == "https")
-    return response

@@ -173,10 +173,13 @@ def test_dashboard_login_then_rows_in_chinese_and_english(collector, tus_for, si
         assert ok.status_code == 303
         page = browser.get("/")
         assert page.status_code == 200
-        assert "区县汇集看板" in page.text and "电子封签" in page.text
-        assert "学校S01" in page.text and seal_of(manifest) in page.text
-        assert "/api/stations" in page.text and "setInterval" in page.text  # refreshes itself
+        assert "区县汇集看板" in page.text and "应急事件" in page.text
+        embedded = json.loads(page.text.split('<script type="application/json" id="doc">')[1]
+                              .split("</script>")[0])
+        school = next(s for s in embedded["schools"] if s["code"] == "学校S01")
+        assert seal_of(manifest) in school["seal_codes"]
+        assert "/api/dashboard/events" in page.text and "EventSource" in page.text  # live
         assert "http://" not in page.text and "https://" not in page.text  # nothing from the internet
         english = browser.get("/?lang=en")
-        assert "District collector dashboard" in english.text and "Seal codes" in english.text
+        assert "District collector dashboard" in english.text and "Sittings and seal codes" in english.text
         assert browser.get("/api/stations").status_code == 200  # the session cookie works
