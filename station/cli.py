@@ -144,6 +144,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="只尝试一遍 / one pass over what is due")
     p = _add(usub, "enqueue", "station.commands.upload:enqueue", "封存已关闭的场次并加入上传队列 / seal a closed sitting and queue it")
     p.add_argument("session", metavar="SESSION_ID")
+    p = _add(usub, "export", "station.commands.upload:export",
+             "把已封存的场次导出到 U 盘（无网络的学校用）/ write sealed sittings to a USB stick")
+    p.add_argument("--to", required=True, metavar="DIR", help="U 盘上的文件夹 / a folder on the stick")
+    p.add_argument("sittings", nargs="*", metavar="SITTING", help="场次编号（默认：全部已封存的）/ sitting ids (default: all sealed)")
+
+    incident = sub.add_parser("incident", help="应急事件 / incidents")
+    isub = incident.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _add(isub, "add", "station.commands.incident:add", "上报应急事件 / file an incident")
+    p.add_argument("--category", required=True,
+                   choices=["equipment", "power", "network", "unwell", "absent", "disturbance", "other"],
+                   help="设备故障 equipment、停电 power、网络中断 network、学生身体不适 unwell、"
+                        "缺考或迟到 absent、秩序干扰 disturbance、其他 other")
+    p.add_argument("--text", required=True, help="事件经过 / what happened")
+    p.add_argument("--sitting", metavar="ID", help="场次编号 / sitting id")
+    p.add_argument("--students", metavar="CODE,CODE", help="涉及学生的学籍号/考号 / student codes")
+    p.add_argument("--action", help="处置措施 / what was done")
+    _json_flag(p)
+    p = _add(isub, "list", "station.commands.incident:list_", "列出本机的应急事件 / this station's incidents")
+    _json_flag(p)
 
     collector = sub.add_parser("collector", help="区县数据汇集服务器 / the district collector")
     ksub = collector.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -1,6 +1,6 @@
 """Messages for the district collector that must arrive even if the network is down now.
 
-Pre-check reports are queued here and sent when the collector answers; heartbeats replace
+Pre-check reports and incidents are queued here and sent when the collector answers; heartbeats replace
 the one still waiting (only the newest matters). Sending retries with exponential backoff
 and jitter; nothing is dropped. Files travel through the uploader's queue, not here.
 """
@@ -43,8 +43,9 @@ def backoff_s(attempts: int) -> float:
 
 
 def flush(db: sqlite_utils.Database, collector_url: str, token: str, client=None,
-          timeout_s: float = 10.0) -> tuple[int, int]:
-    """Send what is due; returns (sent, still waiting). Never raises for a network fault."""
+          timeout_s: float = 10.0, due_only: bool = True) -> tuple[int, int]:
+    """Send what is due (everything waiting, with ``due_only=False``); returns (sent, still
+    waiting). Never raises for a network fault."""
     if not collector_url:
         return 0, len(pending(db, due_only=False))
     import httpx
@@ -53,7 +54,7 @@ def flush(db: sqlite_utils.Database, collector_url: str, token: str, client=None
     client = client or httpx.Client(timeout=timeout_s)
     sent = 0
     try:
-        for message in pending(db):
+        for message in pending(db, due_only):
             try:
                 response = client.post(collector_url.rstrip("/") + message["path"],
                                        content=message["body"].encode("utf-8"),
@@ -75,3 +76,14 @@ def flush(db: sqlite_utils.Database, collector_url: str, token: str, client=None
         if own:
             client.close()
     return sent, len(pending(db, due_only=False))
+
+
+def deliver(station, due_only: bool = True) -> tuple[int, int]:
+    """Send what waits for this station's collector; (sent, still waiting). A rehearsal never
+    reports to a real district, and nothing is sent without a collector."""
+    from station.rehearsal import guard
+
+    if guard.refused(station.config) is not None or not station.config["upload.collector_url"]:
+        return 0, len(pending(station.db, due_only=False))
+    return flush(station.db, station.config["upload.collector_url"], station.config["upload.token"],
+                 due_only=due_only)

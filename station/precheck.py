@@ -52,12 +52,7 @@ def save(station: Station, report) -> int:
 
 def send_pending(station: Station) -> tuple[int, int]:
     """Try to send what waits for the collector now; (sent, still waiting)."""
-    from station.rehearsal import guard
-
-    if guard.refused(station.config) is not None:     # a rehearsal never reports to a real district
-        return 0, len(outbox.pending(station.db))
-    return outbox.flush(station.db, station.config["upload.collector_url"],
-                        station.config["upload.token"])
+    return outbox.deliver(station)
 
 
 def latest(station: Station, limit: int = 10) -> list[dict]:

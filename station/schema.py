@@ -1,4 +1,4 @@
-"""The station's own tables: the roster, the sittings and the audit log."""
+"""The station's own tables: the roster, the sittings, the audit log, the outbox, incidents."""
 from __future__ import annotations
 
 import sqlite_utils
@@ -72,4 +72,25 @@ def v2_precheck_reports_outbox(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX outbox_pending ON outbox (sent_at, next_attempt_at)")
 
 
-MIGRATIONS = [v1_roster_sittings_audit, v2_precheck_reports_outbox]
+def v3_incidents(db: sqlite_utils.Database) -> None:
+    # Incidents (应急事件) a proctor files: evidence, so kept as filed, like the audit log.
+    db.execute("""
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,   -- shown as <station>-<id>
+            uid TEXT NOT NULL UNIQUE,               -- the collector's key: survives a reinstall
+            category TEXT NOT NULL,                 -- equipment, power, network, unwell, absent, disturbance, other
+            at TEXT NOT NULL,
+            sitting TEXT REFERENCES sittings (id),
+            students TEXT NOT NULL DEFAULT '[]',    -- JSON list of student codes
+            text TEXT NOT NULL,
+            action TEXT NOT NULL DEFAULT '',
+            filed_by TEXT NOT NULL
+        )""")
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(f"""
+            CREATE TRIGGER incidents_no_{verb.lower()} BEFORE {verb} ON incidents
+            BEGIN SELECT RAISE(ABORT, 'incidents are kept as filed'); END""")
+    db.execute("CREATE INDEX incidents_sitting ON incidents (sitting)")
+
+
+MIGRATIONS = [v1_roster_sittings_audit, v2_precheck_reports_outbox, v3_incidents]

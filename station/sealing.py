@@ -2,9 +2,9 @@
 
 Runs when a sitting closes, whoever closes it (the CLI, the /pe or /sing page). The
 bundle holds what the sitting produced — recordings with their sidecars, or the PE
-results and every raw byte the devices sent — and its manifest's short hash is the seal
-code the proctor copies onto the paper sitting sheet. Sealing the same sitting again
-finds the bundle already there and changes nothing.
+results and every raw byte the devices sent — with the incidents filed for it, and its
+manifest's short hash is the seal code the proctor copies onto the paper sitting sheet.
+Sealing the same sitting again finds the bundle already there and changes nothing.
 """
 from __future__ import annotations
 
@@ -40,6 +40,18 @@ def _pe_contents(station: Station, sitting_id: str, staging: Path) -> tuple[dict
     return files, []
 
 
+def _incidents_file(station: Station, sitting_id: str, staging: Path) -> dict[str, Path]:
+    """The incidents filed for this sitting, sealed with what it produced."""
+    from station import incidents
+
+    data = incidents.bundle_bytes(station, sitting_id)
+    if data is None:
+        return {}
+    path = staging / incidents.BUNDLE_FILE
+    path.write_bytes(data)
+    return {incidents.BUNDLE_FILE: path}
+
+
 def seal(station: Station, sitting: dict):
     """Write the sitting's bundle; returns uploader.bundle.Bundle."""
     from uploader.bundle import write_bundle
@@ -49,6 +61,7 @@ def seal(station: Station, sitting: dict):
             files, rows = _pe_contents(station, sitting["id"], Path(staging))
         else:
             files, rows = _singing_contents(station, sitting["id"])
+        files.update(_incidents_file(station, sitting["id"], Path(staging)))
         return write_bundle(
             bundle_dir(station, sitting["id"]), station=station.station_id, sitting=sitting["id"],
             token=station.config["upload.token"], kind=sitting["kind"], item=sitting["item"],

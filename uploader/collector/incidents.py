@@ -1,13 +1,15 @@
 """Incidents (应急事件): filed on a station, kept here, followed and marked handled by the district.
 
 A station sends each incident as soon as it is filed (`POST /api/stations/{id}/incidents`, from
-its outbox, so a resend after a lost answer is harmless: the station's own incident number is
-part of the key). The dashboard marks one handled (`POST /api/incidents/{station}/{id}/handled`).
+its outbox, so a resend after a lost answer is harmless: the incident's id, made on the
+station, is part of the key). The dashboard marks one handled
+(`POST /api/incidents/{station}/{uid}/handled`).
 The categories are the wire contract's fixed list; the station's forms offer the same.
 """
 from __future__ import annotations
 
 import json
+import re
 
 import sqlite_utils
 from fastapi import APIRouter, Request
@@ -27,6 +29,7 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "other": ("其他", "other"),
 }
 MAX_TEXT = 4000
+UID = re.compile(r"^[0-9a-f]{32}$")
 
 router = APIRouter()
 
@@ -44,12 +47,15 @@ def check(body: dict) -> dict:
     local_id = body.get("id")
     if not isinstance(local_id, int) or isinstance(local_id, bool) or local_id < 1:
         raise CollectorError(422, "bad_incident", detail="id")
+    uid = body.get("uid")
+    if not isinstance(uid, str) or not UID.match(uid):
+        raise CollectorError(422, "bad_incident", detail="uid")
     if body.get("category") not in CATEGORIES:
         raise CollectorError(422, "bad_incident", detail="category")
     students = body.get("students") or []
     if not isinstance(students, list) or not all(isinstance(s, str) for s in students):
         raise CollectorError(422, "bad_incident", detail="students")
-    return {"local_id": local_id, "category": body["category"], "at": text("at", True),
+    return {"uid": uid, "local_id": local_id, "category": body["category"], "at": text("at", True),
             "sitting": text("sitting") or None, "students": json.dumps(students, ensure_ascii=False),
             "text": text("text", True), "action": text("action"), "filed_by": text("filed_by")}
 
@@ -57,7 +63,7 @@ def check(body: dict) -> dict:
 def store(db: sqlite_utils.Database, station: str, body: dict) -> bool:
     """Keep a station's incident; False when it was already here (a resend)."""
     row = check(body)
-    if db["incidents"].count_where("station = ? AND local_id = ?", [station, row["local_id"]]):
+    if db["incidents"].count_where("station = ? AND uid = ?", [station, row["uid"]]):
         return False
     with db.conn:
         db["incidents"].insert({"station": station, **row, "received_at": now_iso(),
@@ -89,8 +95,8 @@ async def receive(station_id: str, request: Request):
     return {"status": "ok", "stored": added}
 
 
-@router.post("/api/incidents/{station_id}/{local_id}/handled")
-async def handled(station_id: str, local_id: int, request: Request):
+@router.post("/api/incidents/{station_id}/{uid}/handled")
+async def handled(station_id: str, uid: str, request: Request):
     from .stations import json_object
 
     state = request.app.state.collector
@@ -98,10 +104,10 @@ async def handled(station_id: str, local_id: int, request: Request):
     body = await json_object(request)
     note = body.get("note") if isinstance(body.get("note"), str) else ""
     who = body.get("by") if isinstance(body.get("by"), str) else ""
-    if not state.db["incidents"].count_where("station = ? AND local_id = ?", [station_id, local_id]):
+    if not state.db["incidents"].count_where("station = ? AND uid = ?", [station_id, uid]):
         raise CollectorError(404, "no_incident")
     with state.db.conn:
-        state.db["incidents"].update((station_id, local_id), {
+        state.db["incidents"].update((station_id, uid), {
             "handled_at": now_iso(), "handled_by": who.strip()[:100] or "区县 district",
             "handled_note": note.strip()[:MAX_TEXT]})
     state.live.changed()

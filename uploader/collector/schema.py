@@ -35,12 +35,12 @@ def m002_district(db: sqlite_utils.Database) -> None:
     # The schools the district expects on its test day (stations.school holds a school code).
     db["schools"].create({"code": str, "name": str, "stations_expected": int, "contact": str,
                           "phone": str, "imported_at": str}, pk="code")
-    # Incidents (应急事件) as the stations file them; (station, local id) makes a resend harmless.
-    db["incidents"].create({"station": str, "local_id": int, "category": str, "at": str,
+    # Incidents (应急事件) as the stations file them; (station, uid) makes a resend harmless.
+    db["incidents"].create({"station": str, "uid": str, "local_id": int, "category": str, "at": str,
                             "sitting": str, "students": str, "text": str, "action": str,
                             "filed_by": str, "received_at": str, "handled_at": str,
                             "handled_by": str, "handled_note": str},
-                           pk=("station", "local_id"))
+                           pk=("station", "uid"))
     db["incidents"].create_index(["handled_at"])
     # How a file or a sitting came: 'network' (tus) or 'usb' (station collector import).
     db["uploads"].add_column("via", str)
