@@ -81,8 +81,8 @@ def add(station: Station, category: str, text: str, sitting: str | None = None,
         row["id"] = cur.lastrowid
         doc = document(station, row)
         audit.record(db, row["filed_by"], "incident.add", "incident", str(row["id"]), None, doc)
-        if station.config["upload.collector_url"]:
-            outbox.put(db, "incident", f"/api/stations/{station.station_id}/incidents", doc)
+        # Queued even with no collector configured yet: it is sent once one is.
+        outbox.put(db, "incident", f"/api/stations/{station.station_id}/incidents", doc)
     from station.sealing import seal_code
 
     doc["sealed_already"] = sitting is not None and seal_code(station, sitting) is not None

@@ -13,6 +13,7 @@ from station.services.devicescan import DeviceScan
 from station.services.district import District
 from station.services.warmup import warm_up_in_background
 from station.web import pe, pin, status
+from station.web import incidents as incidents_web
 from station.web import uploads
 from station.web import precheck as precheck_web
 from station.web import rehearsal as rehearsal_web
@@ -50,6 +51,7 @@ def create_app(station: Station, rehearsal: bool = False, background: bool = Tru
     app.include_router(sing_web.router)
     app.include_router(precheck_web.router)
     app.include_router(uploads.router)
+    app.include_router(incidents_web.router)
     if app.state.rehearsal:
         app.include_router(rehearsal_web.router)
     return app

@@ -9,7 +9,8 @@ fails any check is refused as a whole, naming the file and the reason, and nothi
 stored. What passes is stored as `uploads` rows in state done (via 'usb'), exactly where a
 network upload puts them: a later network upload of the same file finds it done and sends
 nothing (tus creation answers with the whole length), and a sitting that came by network
-first is reported as already there. Exactly once, whichever way comes first.
+first is reported as already there. Exactly once, whichever way comes first. The incidents
+sealed with a sitting are filed as if they had been sent (keyed by their id, so once too).
 """
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ from pathlib import Path
 import sqlite_utils
 
 from ..bundle import digest_stream
-from . import sittings
+from . import incidents, sittings
+from .messages import CollectorError
 from .storage import check_relative_path, check_segment, safe_key
 from .store import now_iso
 
 MAX_DEPTH = 3  # stick root / station folder / sitting folder / manifest.json
+INCIDENTS = "incidents.json"   # the incidents a station sealed with the sitting
 
 
 @dataclass
@@ -119,6 +122,23 @@ def _done(db: sqlite_utils.Database, station: str, sitting: str) -> dict[str, st
         "station = ? AND sitting = ? AND state = 'done'", [station, sitting], select="path, sha256")}
 
 
+def _keep_incidents(db: sqlite_utils.Database, station: str, data: bytes | None) -> None:
+    """A school without a network sends its incidents sealed in the bundle: file them as the
+    network would have (a later network delivery of the same incident changes nothing)."""
+    if data is None:
+        return
+    try:
+        filed = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return
+    for body in filed if isinstance(filed, list) else []:
+        if isinstance(body, dict):
+            try:
+                incidents.store(db, station, body)
+            except CollectorError:
+                pass  # sealed by an older station, in a shape the form cannot take: it stays in the bundle
+
+
 def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder: Path,
                   root: Path) -> Outcome:
     shown = str(folder.relative_to(root)) if folder != root else "."
@@ -165,6 +185,8 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
         if not todo:
             outcome.status = "already"
             return outcome
+        sealed_incidents = (staged[INCIDENTS].read_bytes() if INCIDENTS in staged and INCIDENTS in todo
+                            else None)
         # The manifest last, as over the network: a sitting is never listed before its files.
         todo.sort(key=lambda p: p == sittings.MANIFEST_PATH)
         for path in todo:
@@ -181,6 +203,7 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
             with db.conn:
                 db["sittings"].update((station, sitting), {"via": "usb"})
         sittings.update_completeness(db, station, sitting)
+        _keep_incidents(db, station, sealed_incidents)
         outcome.status = "stored"
         return outcome
     except Refused as exc:

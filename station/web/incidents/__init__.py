@@ -1,0 +1,3 @@
+from station.web.incidents.router import router
+
+__all__ = ["router"]
