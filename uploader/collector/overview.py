@@ -89,10 +89,10 @@ def _station(st: dict, hb: dict | None, pc: dict | None, sits: list[dict], done:
         vias = set(filter(None, (arrived["via"] or "").split(","))) | ({s["via"]} if s["via"] else set())
         files_known += (s["files_total"] or 0) + 1          # the listed files and the manifest
         bytes_known += (s["bytes_total"] or 0)
-        seals.append({"sitting": s["sitting"], "seal_code": s["seal_code"], "kind": s["kind"],
-                      "item": s["item"], "closed_at": s["closed_at"], "sealed_at": s["sealed_at"],
+        # Only what the page and the forms show: this goes to every open dashboard often.
+        seals.append({"sitting": s["sitting"], "seal_code": s["seal_code"],
                       "signature_ok": bool(s["signature_ok"]), "complete": bool(s["complete"]),
-                      "completed_at": s["completed_at"], "received_at": s["received_at"],
+                      "completed_at": s["completed_at"],
                       "via": "usb" if "usb" in vias else "network", "by_hand": "usb" in vias})
     files_done = sum(d["files"] for d in done.values())
     bytes_done = sum(d["bytes"] for d in done.values())
@@ -186,12 +186,7 @@ def overview(db: sqlite_utils.Database, silent_minutes: float = DEFAULT_SILENT_M
                         "signature_ok, files_total, bytes_total, complete, completed_at, "
                         "received_at, via FROM sittings ORDER BY station, sealed_at, sitting")
     done: dict[str, dict] = {}
-    # A file that came both ways has two done rows: count its path once.
-    for r in db.query("SELECT station, sitting, count(*) AS files, sum(length) AS bytes, "
-                      "group_concat(DISTINCT via) AS via FROM (SELECT station, sitting, path, "
-                      "length, max(coalesce(via, 'network')) AS via FROM uploads "
-                      "WHERE state = 'done' GROUP BY station, sitting, path) "
-                      "GROUP BY station, sitting"):
+    for r in db.query("SELECT station, sitting, files, bytes, via FROM arrivals"):
         done.setdefault(r["station"], {})[r["sitting"]] = r
     receiving = {r["station"]: r["n"] for r in db.query(
         "SELECT station, sum(offset) AS n FROM uploads WHERE state = 'receiving' GROUP BY station")}

@@ -46,6 +46,37 @@ def m002_district(db: sqlite_utils.Database) -> None:
     db["uploads"].add_column("via", str)
     db["sittings"].add_column("via", str)
     db["uploads"].create_index(["state", "station"])
+    # What has arrived, per file and per sitting, kept by the database itself whichever code
+    # marks an upload done (tus, crash recovery, the USB import): the dashboard reads one row
+    # per sitting instead of grouping every upload (scripts/bench/dashboard.py). A file that
+    # came both ways counts once (the first way it came).
+    db.execute("""CREATE TABLE arrived (station TEXT, sitting TEXT, path TEXT, length INTEGER,
+                  via TEXT, PRIMARY KEY (station, sitting, path))""")
+    db.execute("""CREATE TABLE arrivals (station TEXT, sitting TEXT, files INTEGER NOT NULL,
+                  bytes INTEGER NOT NULL, via TEXT, PRIMARY KEY (station, sitting))""")
+    db.execute("""CREATE TRIGGER arrived_counts AFTER INSERT ON arrived BEGIN
+                  INSERT INTO arrivals (station, sitting, files, bytes, via)
+                  VALUES (NEW.station, NEW.sitting, 1, NEW.length, NEW.via)
+                  ON CONFLICT (station, sitting) DO UPDATE SET files = files + 1,
+                  bytes = bytes + excluded.bytes,
+                  via = CASE WHEN arrivals.via = excluded.via THEN via ELSE 'network,usb' END;
+                  END""")
+    for event, when in (("INSERT", "NEW.state = 'done'"),
+                        ("UPDATE OF state", "NEW.state = 'done' AND OLD.state != 'done'")):
+        name = "uploads_done_" + event.split()[0].lower()
+        db.execute(f"""CREATE TRIGGER {name} AFTER {event} ON uploads WHEN {when} BEGIN
+                       INSERT OR IGNORE INTO arrived (station, sitting, path, length, via)
+                       VALUES (NEW.station, NEW.sitting, NEW.path, NEW.length,
+                               coalesce(NEW.via, 'network'));
+                       END""")
+    db.execute("""INSERT OR IGNORE INTO arrived SELECT station, sitting, path, length, 'network'
+                  FROM uploads WHERE state = 'done' ORDER BY finished_at""")
+    # The sittings' columns the dashboard reads, in an index: the row itself carries the
+    # manifest's file list, which would otherwise be read past for every sitting.
+    db["sittings"].create_index(["station", "sealed_at", "sitting", "kind", "item", "closed_at",
+                                 "seal_code", "signature_ok", "files_total", "bytes_total",
+                                 "complete", "completed_at", "received_at", "via"],
+                                index_name="sittings_dashboard")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_district]
