@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 
 from tests.uploader.collector.test_stations import seal_of, signed_manifest
-from uploader.collector.cli import add_station, admin_token
+from uploader.collector.cli import add_station
 
 STATION = str(Path(sys.executable).with_name("station"))
 
