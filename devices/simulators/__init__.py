@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, Iterator
 
-from devices.drivers import alge_timy, kern, mt_sics, qm_frame
+from devices.drivers import alge_timy, kern, line, mt_sics, qm_frame
 
 # Kinds of chunk.
 FINAL = "final"        # a frame the station must read as a final (stable) reading
@@ -113,9 +113,15 @@ def _qm(rng, o):
 
 
 def _line(rng, o):
+    # A line carries no stability flag: the line driver takes a value as final once it
+    # has come the configured number of times in a row (3 by default), so the meter
+    # repeats it, as a stadiometer streaming its display does.
     for code in _codes(o.code):
         value = _d(rng.uniform(120, 185), 1)
-        yield FINAL, f"{code},{value} cm\r\n".encode(), value, code
+        frame = f"{code},{value} cm\r\n".encode()
+        for _ in range(line.DEFAULT_REPEAT - 1):
+            yield LIVE, frame, value, code
+        yield FINAL, frame, value, code
 
 
 def _damage(rng: random.Random, driver: str, frame: bytes) -> bytes:

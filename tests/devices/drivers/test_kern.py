@@ -33,7 +33,7 @@ def test_garbage_split_and_several_frames():
 def test_frame_length_is_learnt_from_two_agreeing_frames():
     d = drivers.get("kern")
     fifteen = b"+   40.00kg S\r\n"
-    assert len(d.feed(fifteen + fifteen)) == 2 and d.frame_length == 15
+    assert len(d.feed(fifteen + fifteen)) == 2 and d.form == "sigrok15"
     # Its sign byte lost, a 15-byte frame looks like a 14-byte one: not a reading now.
     assert d.feed(fifteen[1:]) == []
 
