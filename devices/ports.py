@@ -40,39 +40,71 @@ class PortError(OSError):
     """A port could not be opened; the message says why and what to do, in both languages."""
 
 
+PARITIES = {"N": "N", "NONE": "N", "E": "E", "EVEN": "E", "O": "O", "ODD": "O",
+            "M": "M", "MARK": "M", "S": "S", "SPACE": "S"}
+FLOW_CONTROLS = ("none", "rtscts", "xonxoff", "dsrdtr")
+
+
+class SettingsError(ValueError):
+    """Bad serial settings; the message says which and what is allowed, in both languages."""
+
+
 @dataclass
 class PortSettings:
-    """Line settings from config; None takes the driver's default."""
+    """Line settings from config or the command line; None takes the driver's default."""
 
     baud: int | None = None
     bytesize: int | None = None
-    parity: str | None = None          # "N", "E", "O"
+    parity: str | None = None          # "N", "E", "O", "M", "S"
     stopbits: float | None = None
+    flow_control: str | None = None    # "none", "rtscts", "xonxoff", "dsrdtr"
     read_timeout: float = 0.25         # how often a silent port is checked for presence
     reopen_interval: float = 0.25      # how often a missing device is looked for
 
     @classmethod
     def from_config(cls, device: dict) -> "PortSettings":
-        """From one ``[[pe.devices]]`` table (keys baud, bytesize, parity, stopbits)."""
-        try:
-            s = cls(baud=_opt(device, "baud", int), bytesize=_opt(device, "bytesize", int),
-                    parity=_opt(device, "parity", lambda p: str(p).upper()),
-                    stopbits=_opt(device, "stopbits", float))
-            valid = (s.baud is None or s.baud > 0) and s.bytesize in (None, 5, 6, 7, 8) \
-                and s.parity in (None, "N", "E", "O", "M", "S") and s.stopbits in (None, 1, 1.5, 2)
-        except (TypeError, ValueError):
-            valid = False
-        if not valid:
-            name = device.get("name", device.get("port", "?"))
-            raise ValueError(
-                f"设备 {name} 的串口参数有误（baud 为正整数，bytesize 5-8，parity N/E/O，stopbits 1/1.5/2），"
-                f"请修改 station.toml。/ Device {name} has bad serial settings (baud a positive "
-                f"integer, bytesize 5-8, parity N/E/O, stopbits 1/1.5/2); fix station.toml.")
-        return s
+        """From one ``[[pe.devices]]`` table or the command line's options (keys baud,
+        bytesize, parity, stopbits, flow_control): checked here, once, for both."""
+        name = device.get("name") or device.get("port") or "?"
+        bad = []
+        baud = device.get("baud")
+        if baud is not None and (isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0):
+            bad.append(f"baud={baud!r}")
+        bytesize = device.get("bytesize")
+        if bytesize is not None and bytesize not in (5, 6, 7, 8):
+            bad.append(f"bytesize={bytesize!r}")
+        parity = device.get("parity")
+        if parity is not None:
+            parity = PARITIES.get(str(parity).strip().upper())
+            if parity is None:
+                bad.append(f"parity={device['parity']!r}")
+        stopbits = device.get("stopbits")
+        if stopbits is not None and (isinstance(stopbits, bool) or stopbits not in (1, 1.5, 2)):
+            bad.append(f"stopbits={stopbits!r}")
+        flow = device.get("flow_control")
+        if flow is not None and str(flow).lower() not in FLOW_CONTROLS:
+            bad.append(f"flow_control={flow!r}")
+        if bad:
+            raise SettingsError(
+                f"设备 {name} 的串口参数有误：{', '.join(bad)}。baud 为正整数（如 9600），bytesize 为 5-8，"
+                f"parity 为 N/E/O（无/偶/奇校验），stopbits 为 1、1.5 或 2，flow_control 为 "
+                f"{'/'.join(FLOW_CONTROLS)}；请按设备说明书改正 station.toml 或命令参数。/ "
+                f"Device {name} has bad serial settings: {', '.join(bad)}. baud is a positive whole "
+                f"number (e.g. 9600), bytesize 5-8, parity N/E/O, stopbits 1, 1.5 or 2, flow_control "
+                f"{'/'.join(FLOW_CONTROLS)}; correct station.toml or the command's options as the "
+                f"device's manual says.")
+        return cls(baud=baud, bytesize=bytesize, parity=parity,
+                   stopbits=None if stopbits is None else float(stopbits),
+                   flow_control=None if flow is None else str(flow).lower())
 
-
-def _opt(d: dict, key: str, kind):
-    return None if d.get(key) is None else kind(d[key])
+    def describe(self, driver: Driver | type[Driver] | None = None) -> str:
+        """``9600 8N1`` (with the driver's defaults for what is not set)."""
+        baud = self.baud or (driver.baud if driver else 9600)
+        size = self.bytesize or (driver.bytesize if driver else 8)
+        parity = self.parity or (driver.parity if driver else "N")
+        stop = self.stopbits or (driver.stopbits if driver else 1)
+        flow = f" {self.flow_control}" if self.flow_control not in (None, "none") else ""
+        return f"{baud} {size}{parity}{stop:g}{flow}"
 
 
 def is_url(name: str) -> bool:
@@ -89,6 +121,9 @@ def open_port(name: str, driver: Driver | type[Driver], settings: PortSettings |
         port.bytesize = s.bytesize or driver.bytesize
         port.parity = s.parity or driver.parity
         port.stopbits = s.stopbits or driver.stopbits
+        port.rtscts = s.flow_control == "rtscts"
+        port.xonxoff = s.flow_control == "xonxoff"
+        port.dsrdtr = s.flow_control == "dsrdtr"
         port.timeout = s.read_timeout
         port.write_timeout = 1.0
         if not is_url(name):

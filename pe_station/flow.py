@@ -38,7 +38,7 @@ from typing import Any, Callable
 import sqlite_utils
 
 from devices.drivers import Reading, RunTimer, escape_raw
-from pe_station import rules
+from pe_station import rules, timer_fix
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,9 @@ class Flow:
     measured: dict[str, rules.Item] | None = None
     device_items: dict[str, str] = field(default_factory=dict)   # device -> the item it measures
     device_lanes: dict[str, int] = field(default_factory=dict)   # timing gate -> its lanes
+    device_pairing: dict[str, str] = field(default_factory=dict)  # timing gate -> bib | sequence
+    # (device, run id) -> the attempt made from that run, so the timer can correct it.
+    run_attempts: dict[tuple[str, int], int] = field(default_factory=dict, init=False)
 
     _current: dict[str | None, str] = field(default_factory=dict, init=False)
     # Students who have made every attempt: readings no longer go to them, but their card
@@ -167,13 +170,17 @@ class Flow:
         """How many lanes the sitting's timing gate has (0: no lanes)."""
         return max(self.device_lanes.values(), default=0)
 
-    def add_device(self, name: str, item: str | None = None, lanes: int = 0) -> None:
-        """Tell the flow what a configured device measures and how many lanes it times."""
+    def add_device(self, name: str, item: str | None = None, lanes: int = 0,
+                   pairing: str | None = None) -> None:
+        """Tell the flow what a configured device measures, how many lanes it times and
+        how its impulses pair into runs (by bib, or by sequence)."""
         with self._lock:
             if item:
                 self.device_items[name] = item
             if lanes:
                 self.device_lanes[name] = int(lanes)
+            if pairing:
+                self.device_pairing[name] = pairing
 
     @property
     def _result_items(self) -> list[str]:
@@ -279,7 +286,10 @@ class Flow:
         return self._final(reading, device, port, reading.value, None)
 
     def _impulse(self, reading: Reading, device: str, port: str) -> dict:
-        timer = self._timers.setdefault(device, RunTimer(by_bib=self.by_bib))
+        timer = self._timers.get(device)
+        if timer is None:
+            timer = self._timers[device] = RunTimer(
+                self.device_pairing.get(device) or ("bib" if self.by_bib else "sequence"))
         lanes = self.device_lanes.get(device, 0)
         lane = _lane_of(reading.code, lanes)
         run = None
@@ -299,8 +309,20 @@ class Flow:
             reading_id = self._store(reading, device, port, None, "")
             return {"type": "impulse", "device": device, "reading": reading_id,
                     "channel": reading.channel, "code": reading.code, "lane": lane}
+        if run.replaces is not None:
+            return timer_fix.apply(self, reading, device, port, run)
+        return self.take_run(reading, device, port, run)
+
+    def take_run(self, reading: Reading, device: str, port: str, run) -> dict:
+        """A run time as a final value; the run's code (None when the timer numbers
+        impulses rather than bibs) says whose it is. Inside a transaction."""
+        if run.code != reading.code and _lane_of(reading.code, self.device_lanes.get(device, 0)) is None:
+            reading = replace(reading, code=run.code)
         start = None if reading.at is None else _local_time(reading.at - float(run.seconds))
-        return self._final(reading, device, port, run.seconds, start)
+        event = self._final(reading, device, port, run.seconds, start)
+        if event["type"] == "attempt":
+            self.run_attempts[(device, run.id)] = event["attempt"]["id"]
+        return event
 
     def _final(self, reading: Reading, device: str, port: str, value: Decimal,
                started_at: str | None) -> dict:

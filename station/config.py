@@ -109,6 +109,13 @@ DEVICE_KEYS = {
     "bytesize": int, "stopbits": (int, float), "timeout": (int, float), "wait_s": (int, float),
     "lanes": int,         # a timing gate set up for lanes: the bib field is the lane number
     "options": dict,
+    "flow_control": str,  # none | rtscts | xonxoff | dsrdtr
+    "pairing": str,       # a timing gate: bib (finish pairs with its bib's start) | sequence
+    # the line driver: a regex with named groups value, unit, code, stable ...
+    "pattern": str, "unit": str, "encoding": str,
+    "stable_when": str,   # ... the text of `stable` that means stable (a regex)
+    "repeat": int,        # ... without one: equal values in a row before a value is stable
+    "require_checksum": bool,   # alge-timy: the timer is in CHK1 mode from the start
 }
 
 BY_NAME = {k.name: k for k in KEYS}
@@ -238,10 +245,32 @@ def _check_devices(path: Path, text: str, devices: list) -> None:
                     f"{'（是否想写 ' + hint[0] + '？）' if hint else ''}。\n"
                     f"{where}: PE device {n} has an unknown key {key}"
                     f"{' (did you mean ' + hint[0] + '?)' if hint else ''}.")
-            if not isinstance(value, DEVICE_KEYS[key]) or isinstance(value, bool):
+            if not isinstance(value, DEVICE_KEYS[key]) or (
+                    isinstance(value, bool) and DEVICE_KEYS[key] is not bool):
                 raise ConfigError(
                     f"{where}: 第 {n} 台体育设备的 {key} = {value!r} 类型不对。\n"
                     f"{where}: PE device {n}: {key} = {value!r} has the wrong type.")
+        _check_device_settings(where, n, device)
+
+
+def _check_device_settings(where: str, n: int, device: dict) -> None:
+    """Serial settings, pairing and driver options, checked by the code that uses them."""
+    from devices import drivers
+    from devices.drivers.alge_timy import PAIRINGS
+    from devices.ports import PortSettings, SettingsError
+    from pe_station.service import Device
+
+    if device.get("pairing") is not None and device["pairing"] not in PAIRINGS:
+        raise ConfigError(
+            f"{where}: 第 {n} 台体育设备的 pairing = {device['pairing']!r} 无效：计时器按号码配对写 "
+            f"\"bib\"，按脉冲顺序配对写 \"sequence\"。\n"
+            f"{where}: PE device {n}: pairing = {device['pairing']!r} is not valid: write \"bib\" "
+            f"(a finish pairs with its bib's start) or \"sequence\" (next start with next finish).")
+    try:
+        PortSettings.from_config(device)
+        drivers.get(device["driver"], **Device.from_config(device).options)
+    except (SettingsError, drivers.UnknownDriver, drivers.PatternError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def load(data_dir: Path) -> Config:
