@@ -25,11 +25,14 @@ _VALUE = re.compile(rb"[+\- ] *(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _UNITS = {b" G": "g", b"kg": "kg", b"LB": "lb", b"OZ": "oz", b"CT": "ct", b"OT": "ozt",
           b"DW": "dwt", b"GR": "gr", b"TL": "tael", b"MO": "momme", b"to": "tola",
           b" %": "%", b"PC": "pcs"}
-_KB = re.compile(rb"[ M](?P<sign>[ -])(?P<value> *-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)) "
-                 rb"(?P<unit>[A-Za-z%]{1,3} *|)\r\n")
+# The manuals' tables leave a column's exact place open to reading; the structure is not:
+# flag, sign, right-aligned value, one blank, a KERN unit (lower case, as KB scales print
+# it: sigrok's upper-case " G"/"LB" frames are not this form), blanks, CR LF.
+_KB = re.compile(rb"[ M](?P<sign>[ -])(?P<value> *-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+                 rb"(?: (?P<unit>g|kg|mg|t|gn|ct|lb|oz|ozt|dwt|tl|mo|pcs|%))? *\r\n")
 _KB_ERROR = re.compile(rb" *(?:Error|Err[ 0-9]*|o-Err|OL) *\r\n")
-_PRINT = re.compile(rb"(?P<st>ST|US|OL),(?:GS|NT|TR|G |N ),(?P<sign>[+\- ]?)"
-                    rb"(?P<value>[ 0-9.]{1,10})[ ,]*(?P<unit>[A-Za-z%]{1,4}|) *\r\n")
+_PRINT = re.compile(rb"(?P<st>ST|US|OL),(?P<kind>GS|NT|TR|G |N ),(?P<sign>[+\- ]?)"
+                    rb"(?P<value>[ 0-9.]{1,10})[ ,]*(?P<unit>[A-Za-z%]{1,4}|) *\r?\n")
 FORMS = ("sigrok14", "sigrok15", "kb", "print")
 
 
@@ -60,8 +63,10 @@ class Kern(Driver):
         if end < 0:
             return NEED_MORE, 0, None
         frame = bytes(buf[:end + 1])
-        for form, parse in (("kb", self._kb), ("sigrok14", self._sigrok),
-                            ("sigrok15", self._sigrok), ("print", self._print)):
+        # sigrok's frames first: their S2 column says stable or not, and a blank-S2 frame
+        # must not pass for a KB line (whose unit would make it stable).
+        for form, parse in (("sigrok14", self._sigrok), ("sigrok15", self._sigrok),
+                            ("kb", self._kb), ("print", self._print)):
             if self.form not in (None, form) or (form.startswith("sigrok")
                                                  and len(frame) != int(form[-2:])):
                 continue
@@ -100,17 +105,17 @@ class Kern(Driver):
     def _kb(self, frame: bytes):
         if _KB_ERROR.fullmatch(frame) and len(frame) <= 18:
             return STATUS, None
-        if len(frame) not in (15, 18):
+        if not 14 <= len(frame) <= 19:
             return GARBAGE, None
         m = _KB.fullmatch(frame)
-        if m is None or len(m["value"]) != 10:
+        if m is None or not 9 <= len(m["value"]) <= 11:
             return GARBAGE, None
         value = parse_decimal(m["value"])
         if value is None or (m["sign"] == b"-" and b"-" in m["value"]):
             return GARBAGE, None
         if m["sign"] == b"-":
             value = -value
-        unit = m["unit"].decode().strip()
+        unit = (m["unit"] or b"").decode()
         # No unit: the scale is still settling (FKB manual, "unstable values").
         return OK, self._reading(value, unit, bool(unit), frame)
 
@@ -118,7 +123,7 @@ class Kern(Driver):
         m = _PRINT.fullmatch(frame)
         if m is None:
             return GARBAGE, None
-        if m["st"] == b"OL":
+        if m["st"] == b"OL" or m["kind"] == b"TR":     # overload; a tare is not a load
             return STATUS, None
         value = parse_decimal(m["value"])
         if value is None:
