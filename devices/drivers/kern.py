@@ -25,9 +25,9 @@ _VALUE = re.compile(rb"[+\- ] *(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _UNITS = {b" G": "g", b"kg": "kg", b"LB": "lb", b"OZ": "oz", b"CT": "ct", b"OT": "ozt",
           b"DW": "dwt", b"GR": "gr", b"TL": "tael", b"MO": "momme", b"to": "tola",
           b" %": "%", b"PC": "pcs"}
-# The manuals' tables leave a column's exact place open to reading; the structure is not:
-# flag, sign, right-aligned value, one blank, a KERN unit (lower case, as KB scales print
-# it: sigrok's upper-case " G"/"LB" frames are not this form), blanks, CR LF.
+# Flag, sign, the value right-aligned in 10 columns, one blank, a 3-column KERN unit (lower
+# case, as KB scales print it: sigrok's upper-case " G"/"LB" frames are not this form), CR LF:
+# 18 bytes, or 15 without a unit. Exact widths, so a line that lost a byte is not a line.
 _KB = re.compile(rb"[ M](?P<sign>[ -])(?P<value> *-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
                  rb"(?: (?P<unit>g|kg|mg|t|gn|ct|lb|oz|ozt|dwt|tl|mo|pcs|%))? *\r\n")
 _KB_ERROR = re.compile(rb" *(?:Error|Err[ 0-9]*|o-Err|OL) *\r\n")
@@ -105,10 +105,8 @@ class Kern(Driver):
     def _kb(self, frame: bytes):
         if _KB_ERROR.fullmatch(frame) and len(frame) <= 18:
             return STATUS, None
-        if not 14 <= len(frame) <= 19:
-            return GARBAGE, None
         m = _KB.fullmatch(frame)
-        if m is None or not 9 <= len(m["value"]) <= 11:
+        if m is None or len(m["value"]) != 10 or len(frame) != (18 if m["unit"] else 15):
             return GARBAGE, None
         value = parse_decimal(m["value"])
         if value is None or (m["sign"] == b"-" and b"-" in m["value"]):
