@@ -10,7 +10,6 @@ Called by `Flow` inside its transaction, with its lock held.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 
 from devices.drivers import Reading, RunTime
@@ -40,19 +39,21 @@ def apply(flow, reading: Reading, device: str, port: str, run: RunTime) -> dict:
         reading_id = flow._store(reading, device, port, old["student"], "")
         flow.db.execute("UPDATE pe_attempts SET state = 'voided', decided_by = ?, decided_at = ?, "
                         "reason_zh = ?, reason_en = ? WHERE id = ?",
-                        [WHO, _now(flow), *WITHDRAWN, attempt_id])
+                        [WHO, _now(), *WITHDRAWN, attempt_id])
         flow._audit(WHO, "pe.attempt.timer_withdrawn", "pe_attempt", attempt_id,
                     {"value": old["rounded"], "state": old["state"]},
                     {"state": "voided", "reading": reading_id})
     else:
         reading_id = flow._store(reading, device, port, old["student"], "", run_time=run.seconds)
-        value = rules.convert(run.seconds, reading.unit, item) or Decimal(run.seconds)
+        value = rules.convert(run.seconds, reading.unit, item)
+        if value is None:                   # a run is in seconds: the item's unit is too
+            value = Decimal(run.seconds)
         student = flow.lookup_student(old["student"]) or {}
         check = rules.check(item, value, student.get("grade"), student.get("gender"))
         zh, en = (c.format(old=f"{old['rounded']} {old['unit']}") for c in CORRECTED)
         flow.db.execute("INSERT INTO pe_corrections (attempt, old_value, new_value, reason, who, at) "
                         "VALUES (?,?,?,?,?,?)",
-                        [attempt_id, old["rounded"], format(check.value, "f"), REASON, WHO, _now(flow)])
+                        [attempt_id, old["rounded"], format(check.value, "f"), REASON, WHO, _now()])
         state = "rejected" if check.verdict == "reject" else "pending"
         flow.db.execute("UPDATE pe_attempts SET value = ?, rounded = ?, verdict = ?, reason_zh = ?, "
                         "reason_en = ?, state = ?, decided_by = NULL, decided_at = NULL, reading = ? "
@@ -69,9 +70,6 @@ def apply(flow, reading: Reading, device: str, port: str, run: RunTime) -> dict:
             "attempt": flow.attempt(attempt_id), "by": WHO}
 
 
-def _now(flow) -> str:
-    from pe_station.flow import _local_now
+def _now() -> str:
+    from pe_station.flow import _local_now      # flow imports this module: at call time
     return _local_now()
-
-
-__all__ = ["apply", "replace"]

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from .base import CHECKSUM, GARBAGE, NEED_MORE, OK, Driver, Reading
+from .base import CHECKSUM, DROP, GARBAGE, NEED_MORE, OK, Driver, Reading
 
 FRAME_LEN = 26           # the classic line without checksum: " NNNN CX  HH:MM:SS.FFFF GG"
 MAX_LINE = 44
@@ -53,6 +53,8 @@ class AlgeTimy(Driver):
     _seen_checksum: bool = field(default=False, init=False, repr=False)
 
     def scan(self, buf):
+        if buf[0] == 0x0A:              # a converter that ends lines CR LF: the LF is no noise
+            return DROP, 1, None
         if buf[0] not in FLAGS:
             return GARBAGE, 0, None
         end = buf.find(b"\r", 0, MAX_LINE)

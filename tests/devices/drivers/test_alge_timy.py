@@ -184,3 +184,9 @@ def test_timy3_line_with_rank_columns_and_checksum():
     [r] = impulses_of(line + checksum(line) + b"\r")
     assert (r.code, r.value) == ("0012", Decimal("36672.3456"))
     assert impulses_of(line + b"00\r") == []      # a wrong checksum
+
+
+def test_lines_ended_cr_lf_by_a_converter_read_the_same_without_noise():
+    d = drivers.get("alge-timy")
+    assert len(d.feed(START + b"\r\n" + FINISH + b"\r\n")) == 2
+    assert d.counters.garbage_bytes == 0
