@@ -128,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p = _add(psub, "run", "station.commands.pe:run", "终端测试站 / terminal station")
     p.add_argument("--item", required=True, help="体育项目编号，如 sit_and_reach / PE item id")
-    p.add_argument("--driver", required=True, help="驱动名称 / driver name")
-    p.add_argument("--port", required=True, help="串口 / serial port")
+    p.add_argument("--driver", help="驱动名称 / driver name")
+    p.add_argument("--port", help="串口 / serial port")
+    p.add_argument("--device", help="用 station.toml 中这台 [[pe.devices]] 的设置 / use this [[pe.devices]] entry of station.toml")
     p.add_argument("--session", help="场次编号（默认：该项目进行中的场次，没有则新开）/ sitting id")
     p.add_argument("--by", help="操作人员 / operator")
     p.add_argument("--pairing", choices=["bib", "sequence"],

@@ -349,7 +349,7 @@ def run(args) -> int:
     # the item it names (qm-frame) or whose unit it has (kg: weight, cm: height).
     flow = Flow(db, sitting["id"], items[args.item], lookup_student=lambda c: roster.lookup(db, c),
                 audit=audit.record, on_event=on_event, measured=measured)
-    device.name = args.driver
+    device.name = args.device or device.driver
     service = Service(flow, [device],
                       station.path("pe", "rawlogs"), on_event=on_event).start()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
