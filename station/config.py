@@ -324,7 +324,11 @@ def template() -> str:
             lines += ["", f"# {key.zh}", f"# {key.en}",
                       "# [[pe.devices]]", '# name = "scale-1"', '# driver = "mt-sics"',
                       '# port = "COM3"            # Linux: "/dev/ttyUSB0"', '# item = "weight"',
-                      "# baud = 9600"]
+                      "# baud = 9600", '# parity = "N"               # N/E/O，见设备说明书 / as the manual says',
+                      '# flow_control = "none"      # none/rtscts/xonxoff/dsrdtr',
+                      '# pairing = "bib"            # 计时器：bib 按号码 / sequence 按顺序 (alge-timy)',
+                      "# 未知设备：driver = \"line\" 加 pattern、stable_when 或 repeat，见 station pe sniff。",
+                      "# An unknown device: driver = \"line\" with pattern, stable_when or repeat; see station pe sniff."]
             continue
         if table != current:
             lines += ["", f"[{table}]"]
