@@ -308,7 +308,8 @@ class Flow:
         if run is None:
             reading_id = self._store(reading, device, port, None, "")
             return {"type": "impulse", "device": device, "reading": reading_id,
-                    "channel": reading.channel, "code": reading.code, "lane": lane}
+                    "channel": reading.channel, "code": reading.code, "lane": lane,
+                    "flag": reading.flag}
         if run.replaces is not None:
             return timer_fix.apply(self, reading, device, port, run)
         return self.take_run(reading, device, port, run)

@@ -35,7 +35,7 @@ def _print_reading(reading, port: str, as_json: bool) -> None:
         print(json.dumps(doc, ensure_ascii=False), flush=True)
     else:
         mark = "稳定 stable" if doc["stable"] else "变动 moving"
-        extra = " ".join(f"{k}={doc[k]}" for k in ("code", "item", "channel") if doc.get(k))
+        extra = " ".join(f"{k}={doc[k]}" for k in ("code", "item", "channel", "flag", "lane") if doc.get(k))
         print(f"{doc['at']}  {doc['value_text']:>10} {doc['unit']:<5} {mark}  {extra}  {doc['raw']}",
               flush=True)
 
