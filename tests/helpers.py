@@ -6,6 +6,7 @@ tests/uploader/collector/conftest.py (the collector); all stop them with ``stop_
 """
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -73,3 +74,22 @@ def page_errors(page) -> list[str]:
             if m.type == "error" and "Failed to load resource" not in m.text else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     return errors
+
+
+def holds_port(pid: int, port: str, seconds: float = 20.0) -> None:
+    """Wait until process ``pid`` has ``port`` open (its port reader, not only the first
+    check that the port opens): bytes sent before would be lost, as on a real cable."""
+    target = os.path.realpath(port)
+    deadline = time.monotonic() + seconds
+    seen = 0
+    while time.monotonic() < deadline:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            links = {os.path.realpath(f"/proc/{pid}/fd/{fd}") for fd in fds}
+        except OSError:
+            links = set()
+        seen = seen + 1 if target in links else 0
+        if seen >= 5:                         # open for 0.25 s: the reader, not the check
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"station pe listen never opened {port}")

@@ -27,9 +27,12 @@ from .base import CHECKSUM, DROP, GARBAGE, NEED_MORE, OK, Driver, Reading
 
 FRAME_LEN = 26           # the classic line without checksum: " NNNN CX  HH:MM:SS.FFFF GG"
 MAX_LINE = 44
-FLAGS = b" ?mcdin"
+# The manuals name ? m c d i n; a Timy3 example also shows "C". A letter we do not know
+# is kept as the flag (the impulse is shown, never paired), not slid past: what follows
+# it would read as a plain impulse and might pair.
+FLAGS = b" ?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _LINE = re.compile(
-    rb"(?P<flag>[ ?mcdin])(?P<num>[0-9 ]{4}) (?P<ch>[Cc][0-9])(?P<mod>[ M]|[A-L])"
+    rb"(?P<flag>[ ?A-Za-z])(?P<num>[0-9 ]{4}) (?P<ch>[Cc][0-9])(?P<mod>[ M]|[A-L])"
     rb" (?P<h>[0-2][0-9]):(?P<m>[0-5][0-9]):(?P<s>[0-5][0-9])[.,](?P<frac>[0-9]{1,5}) *"
     rb"(?: (?P<group>[0-9 ]{2})(?P<rest>[0-9 ]{4})?(?P<chk>[0-?]{2})?)?")
 
@@ -135,7 +138,8 @@ class RunTimer:
     first-column flags: a cleared (``c``) or disqualified (``d``) impulse is withdrawn, a
     re-entered one (``i``) replaces the time of the impulse it corrects, a renumbered time
     (``n``) takes its new number, a time without a valid number (``?``) is never paired by
-    itself, and a time from memory (``m``) already seen is not counted twice.
+    itself, and a time from memory (``m``) already seen is not counted twice. A flag
+    the manuals do not explain is treated as ``?``.
     """
 
     def __init__(self, pairing: str = BIB, *, by_bib: bool | None = None):
@@ -169,7 +173,8 @@ class RunTimer:
                 return self._pair()
         if flag == "m" and self._find(finish, number, time) is not None:
             return None
-        self._impulses.append(_Impulse(number, finish, time, valid=flag != "?"))
+        valid = flag is None or flag in ("m", "i", "n")     # "?" and unknown flags: shown only
+        self._impulses.append(_Impulse(number, finish, time, valid=valid))
         return self._pair()
 
     def _find(self, finish: bool, number: str | None, time: Decimal | None,

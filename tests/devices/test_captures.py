@@ -16,6 +16,7 @@ import serial
 
 from devices import drivers
 from devices.drivers.alge_timy import RunTimer
+from tests.helpers import holds_port
 
 CAPTURES = Path(__file__).with_name("captures")
 SAMPLES = sorted(CAPTURES.glob("*.toml"))
@@ -75,7 +76,7 @@ def test_each_sample_reads_the_same_through_pe_listen_over_a_pty(path, pty_pair,
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=os.environ.copy())
     try:
-        time.sleep(1.5)                       # the station has the port open
+        holds_port(proc.pid, pair.station_end)
         with serial.Serial(pair.device_end, timeout=1) as device:
             device.write(sample["data"].encode("latin-1"))
             device.flush()

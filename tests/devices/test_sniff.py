@@ -14,17 +14,18 @@ import serial
 
 from devices import sniff
 from devices.drivers import kern, mt_sics
+from tests.helpers import holds_port
 
 STATION = str(Path(sys.executable).with_name("station"))
 pytestmark = pytest.mark.serial
 
 
-def run_station(args: list[str], send: bytes, pair, every: float = 0.2, wait: float = 1.0):
+def run_station(args: list[str], send: bytes, pair, every: float = 0.2):
     """Run a station command while the device end keeps sending ``send`` line by line."""
     proc = subprocess.Popen([STATION, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=os.environ.copy())
     try:
-        time.sleep(wait)
+        holds_port(proc.pid, pair.station_end)
         with serial.Serial(pair.device_end, timeout=1) as device:
             for line in send.splitlines(keepends=True):
                 if proc.poll() is not None:

@@ -190,3 +190,11 @@ def test_lines_ended_cr_lf_by_a_converter_read_the_same_without_noise():
     d = drivers.get("alge-timy")
     assert len(d.feed(START + b"\r\n" + FINISH + b"\r\n")) == 2
     assert d.counters.garbage_bytes == 0
+
+
+def test_an_unexplained_flag_is_kept_and_its_impulse_never_paired():
+    timer = RunTimer("bib")
+    readings = impulses_of(format_line("0011", "C0", Decimal(100)),
+                           format_line("0011", "C1", Decimal(109), flag="C"))
+    assert readings[1].flag == "C" and readings[1].code == "0011"
+    assert runs_of(timer, readings) == []
