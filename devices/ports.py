@@ -40,8 +40,7 @@ class PortError(OSError):
     """A port could not be opened; the message says why and what to do, in both languages."""
 
 
-PARITIES = {"N": "N", "NONE": "N", "E": "E", "EVEN": "E", "O": "O", "ODD": "O",
-            "M": "M", "MARK": "M", "S": "S", "SPACE": "S"}
+PARITIES = ("N", "E", "O", "M", "S")
 FLOW_CONTROLS = ("none", "rtscts", "xonxoff", "dsrdtr")
 
 
@@ -75,8 +74,8 @@ class PortSettings:
             bad.append(f"bytesize={bytesize!r}")
         parity = device.get("parity")
         if parity is not None:
-            parity = PARITIES.get(str(parity).strip().upper())
-            if parity is None:
+            parity = str(parity).strip().upper()
+            if parity not in PARITIES:
                 bad.append(f"parity={device['parity']!r}")
         stopbits = device.get("stopbits")
         if stopbits is not None and (isinstance(stopbits, bool) or stopbits not in (1, 1.5, 2)):
