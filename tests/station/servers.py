@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,7 @@ import httpx
 from tests.helpers import free_port, stop_process, wait_for
 
 __all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "station_serve",
-           "pe_pending", "stop_process", "wait_for"]
+           "pe_pending", "stop_process", "timer_station", "wait_for"]
 
 STATION = str(Path(sys.executable).with_name("station"))
 
@@ -78,3 +79,28 @@ class Collector(Server):
     def admin(self) -> httpx.Client:
         token = last_line("collector", "admin-token", "--data", str(self.data))
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"})
+
+
+@contextmanager
+def timer_station(station, data_dir: Path, roster: Path, roster_csv: str, pair, device_keys: str):
+    """A 50 m sitting under a real `station serve` with an ALGE Timy (``alge-timy`` named
+    "gate") on the PTY ``pair``; yields (client, the timer's end of the cable) once the
+    station reads the timer. ``device_keys``: more lines of its [[pe.devices]] table."""
+    import serial
+
+    import_roster(station, roster, roster_csv)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "station.toml").write_text(
+        f'station_id = "S01"\n[[pe.devices]]\nname = "gate"\ndriver = "alge-timy"\n'
+        f'port = "{pair.station_end}"\nitem = "run_50m"\n{device_keys}\n', encoding="utf-8")
+    station("session", "open", "--kind", "pe", "--item", "run_50m", check=True)
+    server = station_serve()
+    client = httpx.Client(base_url=server.url, timeout=10)
+    try:
+        wait_for(lambda: client.get("/api/pe/state").json()["devices"][0]["status"] == "connected",
+                 what="the timer connected")
+        with serial.Serial(pair.device_end) as timy:
+            yield client, timy
+    finally:
+        client.close()
+        server.stop()

@@ -3,39 +3,24 @@ corrected on the timer after the proctor confirmed it, which the page shows for 
 confirmation, both values on record."""
 from decimal import Decimal as D
 
-import httpx
 import pytest
-import serial
 
 from devices.drivers import alge_timy
 from tests.helpers import chromium, needs_chromium, page_errors
-from tests.station.servers import import_roster, pe_pending, station_serve, wait_for
+from tests.station.servers import pe_pending, timer_station, wait_for
 
 
 @pytest.fixture
 def timer(station, data_dir, tmp_path, pty_pair):
-    pair = pty_pair("timy")
     # Generated names, not real people.
-    import_roster(station, tmp_path / "roster.csv", "学籍号,姓名,性别,年级,班级\n0001,王子涵,男,四年级,4(1)\n")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "station.toml").write_text(
-        f'station_id = "S01"\n[[pe.devices]]\nname = "gate"\ndriver = "alge-timy"\n'
-        f'port = "{pair.station_end}"\nitem = "run_50m"\npairing = "sequence"\n', encoding="utf-8")
-    station("session", "open", "--kind", "pe", "--item", "run_50m", check=True)
-    server = station_serve()
-    client = httpx.Client(base_url=server.url, timeout=10)
-    try:
-        wait_for(lambda: client.get("/api/pe/state").json()["devices"][0]["status"] == "connected",
-                 what="the timer connected")
-        with serial.Serial(pair.device_end) as timy:
-            def impulse(number: str, channel: str, seconds: str, flag: str = " ") -> None:
-                timy.write(alge_timy.format_line(number, channel, D(seconds), flag=flag, places=2))
-                timy.flush()
+    with timer_station(station, data_dir, tmp_path / "roster.csv",
+                       "学籍号,姓名,性别,年级,班级\n0001,王子涵,男,四年级,4(1)\n",
+                       pty_pair("timy"), 'pairing = "sequence"') as (client, timy):
+        def impulse(number: str, channel: str, seconds: str, flag: str = " ") -> None:
+            timy.write(alge_timy.format_line(number, channel, D(seconds), flag=flag, places=2))
+            timy.flush()
 
-            yield client, impulse
-    finally:
-        client.close()
-        server.stop()
+        yield client, impulse
 
 
 def test_a_hand_timed_run_then_a_correction_on_the_timer_needs_a_new_confirmation(timer):
