@@ -69,6 +69,10 @@ KEYS: tuple[Key, ...] = (
         "upload bandwidth cap in KB/s (0: none)"),
     Key("upload.ca_bundle", "", "区县自签证书的 CA 文件（为空则用系统证书）",
         "district CA bundle for https (empty: the system's)"),
+    Key("upload.allow_plain_http", False,
+        "允许上传到其他计算机上不加密的 http:// 汇集服务器（录音和令牌明文经过网络，仅在区县确认网络可信时设置）",
+        "allow uploading to an unencrypted http:// collector on another computer (recordings and "
+        "token cross the network in clear; only where the district vouches for the network)"),
     Key("precheck.students_expected", 30, "每台计算机当天预计录音人数（用于估算磁盘和上传时间）",
         "students expected per station per day (for the disk and upload estimates)"),
     Key("precheck.song_seconds", 90, "每次录音的大约秒数", "seconds per take, roughly"),

@@ -12,24 +12,16 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
-
-# Device names Windows opens instead of a file, whatever the extension (collectors may run there).
-WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-                   *(f"LPT{i}" for i in range(1, 10))}
+from .. import contract
 
 
 def check_segment(segment: str) -> bool:
-    """One path segment a client may name: no separators, no climbing, nothing Windows rejects."""
-    return (bool(segment) and segment not in (".", "..")
-            and not any(ch in segment for ch in '/\\:*?"<>|') and min(map(ord, segment)) >= 32
-            and not segment.endswith((".", " "))
-            and segment.split(".")[0].upper() not in WINDOWS_DEVICES
-            and len(segment.encode("utf-8")) <= 200)
+    """One name a client may choose: the contract's safe alphabet (``contract.safe_segment``)."""
+    return contract.safe_segment(segment)
 
 
 def check_relative_path(path: str) -> bool:
-    return (0 < len(path) <= 1000 and not path.startswith("/")
-            and all(check_segment(part) for part in path.split("/")))
+    return contract.safe_path(path)
 
 
 def safe_key(station: str, sitting: str, path: str) -> str:
