@@ -6,6 +6,7 @@ tests/uploader/collector/conftest.py (the collector); all stop them with ``stop_
 """
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+# 电子封签 as printed on the sitting sheet: 80 bits in Crockford base32 (no I, L, O, U), 4 groups.
+SEAL_CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}(?:-[0-9A-HJKMNP-TV-Z]{4}){3}")
 # Debian's Chromium, driven by Playwright: no sandbox as root in a container, no GPU, and
 # nothing that reaches for the network (only the package registries are reachable).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

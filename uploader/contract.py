@@ -74,6 +74,8 @@ def canonical_bytes(manifest: Mapping) -> bytes:
 
 def signing_key(token: str) -> bytes:
     """The manifest key derived from the token, so the collector keeps no token in clear."""
+    if not token:
+        raise ValueError("a manifest is never signed without a token")
     return hashlib.sha256(b"qm-manifest-key:" + token.encode("utf-8")).digest()
 
 
