@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -20,15 +21,17 @@ STATION = str(Path(sys.executable).with_name("station"))
 class Server:
     """A `station …` server process, stopped at the end of the test."""
 
-    def __init__(self, args: list[str], port: int, env: dict | None = None):
+    def __init__(self, args: list[str], port: int, env: dict | None = None, ca: Path | None = None):
+        """``ca``: the server speaks TLS under a certificate this CA file vouches for."""
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
+        self.verify = ssl.create_default_context(cafile=str(ca)) if ca else True
         self.proc = subprocess.Popen([STATION, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, **(env or {})})
         deadline = time.monotonic() + 60
         while True:
             try:
-                httpx.get(self.url + "/api/health", timeout=1)
+                httpx.get(self.url + "/api/health", timeout=1, verify=self.verify)
                 return
             except httpx.TransportError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -67,14 +70,18 @@ def last_line(*args: str) -> str:
 class Collector(Server):
     """`station collector serve` on its own data dir; add-station and admin-token as a district would."""
 
-    def __init__(self, data: Path, port: int | None = None):
+    def __init__(self, data: Path, port: int | None = None, tls: tuple[Path, Path, Path] | None = None):
+        """``tls``: (CA, certificate, key) files, as ``tests.helpers.district_ca`` makes them."""
         self.data = data
         port = port or free_port()
-        super().__init__(["collector", "serve", "--data", str(data), "--port", str(port)], port)
+        extra = ["--tls-cert", str(tls[1]), "--tls-key", str(tls[2])] if tls else []
+        super().__init__(["collector", "serve", "--data", str(data), "--port", str(port), *extra], port,
+                         ca=tls[0] if tls else None)
 
     def add_station(self, station_id: str) -> str:
         return last_line("collector", "add-station", station_id, "--data", str(self.data))
 
     def admin(self) -> httpx.Client:
         token = last_line("collector", "admin-token", "--data", str(self.data))
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"})
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
+                            verify=self.verify)
