@@ -59,6 +59,8 @@ ERRORS: dict[str, tuple[str, str]] = {
                      "The manifest is not valid ({detail}); nothing was stored. Update the station software or contact the district information center."),
     "bad_json": ("请求内容不是有效的 JSON 对象：{detail}。",
                  "The request body is not a valid JSON object: {detail}."),
+    "body_timeout": ("请求内容发送太慢，连接已关闭。请检查网络后重试。",
+                     "The request body came too slowly; the connection was closed. Check the network and retry."),
     "bad_precheck": ("设备检查结果格式不对：{detail}。请更新站点软件。",
                      "The pre-check result is malformed: {detail}. Update the station software."),
     "login_failed": ("管理令牌不正确，请重新输入。",
