@@ -95,6 +95,18 @@ KEYS: tuple[Key, ...] = (
         "proctor PIN: required when the pages are reachable from other computers"),
 )
 
+# Keys whose values open doors (the upload token, the proctor PIN): `config show` says whether
+# they are set, never what they are; a screen or a pasted support log must not carry them.
+SECRET_KEYS = frozenset({"upload.token", "web.pin"})
+
+
+def shown(key: str, value: Any) -> Any:
+    """``value`` as `config show` prints it: secrets masked."""
+    if key in SECRET_KEYS and value:
+        return f"******（已设置，{len(str(value))} 个字符 / set, {len(str(value))} characters）"
+    return value
+
+
 def _threshold_keys() -> tuple[Key, ...]:
     """[recorder.verify]: every limit a take's verdict uses, with the recorder's defaults."""
     import dataclasses

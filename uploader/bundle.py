@@ -28,6 +28,8 @@ try:  # ISA-L's CRC-32 (python-isal): the very same checksum as zlib's, ~8x fast
 except ImportError:  # the stdlib's, where isal is not installed: slower, same values
     from zlib import crc32 as _crc32
 
+from qmbase.platform import fsync_dir, make_private_file, open_private
+
 from . import contract
 from .contract import FORMAT, LEGACY_FORMAT, MANIFEST, canonical_bytes, seal_code
 
@@ -168,17 +170,6 @@ def digest_file(path: Path, chunk_size: int = DEFAULT_CHUNK_SIZE, relpath: str =
     return FileDigest(relpath or Path(path).name, size, sha, chunk_size, chunks)
 
 
-def _fsync_dir(path: Path) -> None:
-    # Directories cannot be opened for fsync on Windows; NTFS journals the rename itself.
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _place(src: Path, dest: Path, link: bool, chunk_size: int, relpath: str) -> FileDigest:
     """Hard-link (same disk) or copy ``src`` to ``dest``, hashing it in the same single pass."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -189,17 +180,18 @@ def _place(src: Path, dest: Path, link: bool, chunk_size: int, relpath: str) -> 
             link = False
     if link:
         return digest_file(dest, chunk_size, relpath)
-    with open(src, "rb") as fin, open(dest, "wb") as fout:
+    with open(src, "rb") as fin, open_private(dest) as fout:
         size, sha, chunks = digest_stream(fin, chunk_size, sink=fout)
         fout.flush()
         os.fsync(fout.fileno())
     shutil.copystat(src, dest, follow_symlinks=True)
+    make_private_file(dest)  # copystat copied the source's mode too
     return FileDigest(relpath, size, sha, chunk_size, chunks)
 
 
 def _write_bytes(dest: Path, data: bytes, chunk_size: int, relpath: str) -> FileDigest:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(dest, "wb") as f:
+    with open_private(dest) as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -288,9 +280,9 @@ def write_bundle(dest: Path | str, *, station: str, sitting: str,
         data = canonical_bytes(manifest)
         digests[MANIFEST] = _write_bytes(staging / MANIFEST, data, chunk_size, MANIFEST)
         for d in {(staging / r).parent for r in digests}:
-            _fsync_dir(d)
+            fsync_dir(d)
         os.replace(staging, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -376,5 +368,5 @@ def upgrade_legacy(bundle_dir: Path | str) -> bytes | None:
     tmp = bundle_dir / (MANIFEST + ".tmp")
     _write_bytes(tmp, new, DEFAULT_CHUNK_SIZE, MANIFEST)
     os.replace(tmp, bundle_dir / MANIFEST)
-    _fsync_dir(bundle_dir)
+    fsync_dir(bundle_dir)
     return new

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
+from qmbase.platform import make_private_dir, make_private_file, open_private
+
 from .. import contract
 
 
@@ -52,8 +54,7 @@ def fsync_dir(directory: Path) -> None:
 
 class LocalStorage:
     def __init__(self, root: str | Path):
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = make_private_dir(Path(root).resolve())
         self.url = f"file:{self.root}"
 
     def path_of(self, key: str) -> Path:
@@ -65,16 +66,20 @@ class LocalStorage:
 
     def put(self, local_file: Path, key: str) -> None:
         target = self.path_of(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # Children's recordings and results: every folder and file private to the collector's user.
+        for folder in reversed(target.relative_to(self.root).parents[:-1]):
+            make_private_dir(self.root / folder)
+        make_private_file(local_file)
         try:
             os.replace(local_file, target)
         except OSError as exc:
             if exc.errno != errno.EXDEV:  # the root is on another file system
                 raise
             tmp = target.with_name(target.name + ".incoming")
-            shutil.copyfile(local_file, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
+            with open(local_file, "rb") as src, open_private(tmp) as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+                dst.flush()
+                os.fsync(dst.fileno())
             os.replace(tmp, target)
             os.unlink(local_file)
         fsync_dir(target.parent)
