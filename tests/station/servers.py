@@ -12,8 +12,8 @@ import httpx
 
 from tests.helpers import free_port, stop_process, wait_for
 
-__all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "station_serve",
-           "pe_pending", "stop_process", "wait_for"]
+__all__ = ["Collector", "Server", "close_pe_sitting", "district_row", "free_port", "import_roster",
+           "last_line", "station_serve", "pe_pending", "stop_process", "wait_for", "write_upload_config"]
 
 STATION = str(Path(sys.executable).with_name("station"))
 
@@ -85,3 +85,28 @@ class Collector(Server):
         token = last_line("collector", "admin-token", "--data", str(self.data))
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
                             verify=self.verify)
+
+
+def write_upload_config(data_dir: Path, url: str, token: str, ca: str = "", extra: str = "") -> None:
+    """station.toml of station S01 uploading to ``url`` (``ca``: the district CA file)."""
+    data_dir.mkdir(exist_ok=True)
+    (data_dir / "station.toml").write_text(
+        f'station_id = "S01"\nschool = "测试实验小学"\n'
+        f'[upload]\ncollector_url = "{url}"\ntoken = "{token}"\nca_bundle = "{ca}"\n{extra}',
+        encoding="utf-8")
+
+
+def close_pe_sitting(station, tmp_path: Path) -> dict:
+    """A one-student PE sitting opened and closed (so sealed) with the CLI; its closed row."""
+    import json
+
+    import_roster(station, tmp_path / "r.csv", "学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n")
+    sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach",
+                      check=True).stdout.strip().splitlines()[-1]
+    return json.loads(station("session", "close", sitting, "--json", check=True).stdout)
+
+
+def district_row(collector: "Collector", station_id: str = "S01") -> dict:
+    """The station's row on the district's `GET /api/stations`."""
+    with collector.admin() as admin:
+        return next(r for r in admin.get("/api/stations").json()["stations"] if r["id"] == station_id)

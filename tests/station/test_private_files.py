@@ -3,16 +3,13 @@ umask: the CSV export and the printable sheet (the data dir itself is tested in 
 import os
 import stat
 
-from tests.station.servers import import_roster
+from tests.station.servers import close_pe_sitting
 
 
 def test_exports_and_sheets_are_private_to_their_user(station, data_dir, tmp_path):
     old = os.umask(0o022)  # the usual umask: files world-readable unless made private
     try:
-        import_roster(station, tmp_path / "r.csv", "学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n")
-        sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach",
-                          check=True).stdout.strip().splitlines()[-1]
-        station("session", "close", sitting, check=True)
+        sitting = close_pe_sitting(station, tmp_path)["id"]
         out = tmp_path / "exports"
         out.mkdir()
         station("pe", "export", "--session", sitting, "--csv", str(out / "成绩.csv"), check=True)

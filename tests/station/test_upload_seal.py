@@ -6,26 +6,7 @@ import json
 import pytest
 
 from tests.helpers import SEAL_CODE
-from tests.station.servers import Collector, import_roster
-
-
-def write_config(data_dir, url: str, token: str) -> None:
-    data_dir.mkdir(exist_ok=True)
-    (data_dir / "station.toml").write_text(
-        f'station_id = "S01"\nschool = "测试实验小学"\n'
-        f'[upload]\ncollector_url = "{url}"\ntoken = "{token}"\n', encoding="utf-8")
-
-
-def close_a_sitting(station, tmp_path) -> dict:
-    import_roster(station, tmp_path / "r.csv", "学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n")
-    sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach",
-                      check=True).stdout.strip().splitlines()[-1]
-    return json.loads(station("session", "close", sitting, "--json", check=True).stdout)
-
-
-def district_row(collector) -> dict:
-    with collector.admin() as admin:
-        return next(r for r in admin.get("/api/stations").json()["stations"] if r["id"] == "S01")
+from tests.station.servers import Collector, close_pe_sitting, district_row, write_upload_config
 
 
 @pytest.fixture
@@ -37,8 +18,8 @@ def collector(tmp_path):
 
 def test_a_sitting_closed_before_the_token_was_set_uploads_once_it_is(station, data_dir, tmp_path, collector):
     token = collector.add_station("S01")
-    write_config(data_dir, collector.url, "")
-    closed = close_a_sitting(station, tmp_path)
+    write_upload_config(data_dir, collector.url, "")
+    closed = close_pe_sitting(station, tmp_path)
     assert SEAL_CODE.fullmatch(closed["seal_code"])  # sealed: no key is needed to seal
     refused = station("upload", "run", "--once")
     assert refused.returncode == 2
@@ -46,7 +27,7 @@ def test_a_sitting_closed_before_the_token_was_set_uploads_once_it_is(station, d
     status = json.loads(station("upload", "status", "--json", check=True).stdout)["sittings"]
     assert status[0]["state"] != "done"
 
-    write_config(data_dir, collector.url, token)
+    write_upload_config(data_dir, collector.url, token)
     station("upload", "run", "--once", check=True)
     row = district_row(collector)
     assert row["sittings_complete"] == 1 and row["files_arrived"] == row["files_listed"] >= 2
@@ -58,11 +39,11 @@ def test_a_sitting_closed_before_the_token_was_set_uploads_once_it_is(station, d
 def test_a_re_keyed_station_still_uploads_what_it_sealed_under_the_old_token(station, data_dir, tmp_path,
                                                                             collector):
     old = collector.add_station("S01")
-    write_config(data_dir, collector.url, old)
-    closed = close_a_sitting(station, tmp_path)
+    write_upload_config(data_dir, collector.url, old)
+    closed = close_pe_sitting(station, tmp_path)
     new = collector.add_station("S01")   # the district gives the station a new token
     assert new != old
-    write_config(data_dir, collector.url, new)
+    write_upload_config(data_dir, collector.url, new)
     station("upload", "run", "--once", check=True)
     row = district_row(collector)
     assert row["sittings_complete"] == 1
@@ -70,7 +51,7 @@ def test_a_re_keyed_station_still_uploads_what_it_sealed_under_the_old_token(sta
 
 
 def test_the_sheet_carries_the_long_seal_code(station, data_dir, tmp_path):
-    write_config(data_dir, "", "")
-    closed = close_a_sitting(station, tmp_path)
+    write_upload_config(data_dir, "", "")
+    closed = close_pe_sitting(station, tmp_path)
     sheet = station("session", "sheet", closed["id"], check=True).stdout
     assert closed["seal_code"] in sheet and len(closed["seal_code"]) == 19

@@ -7,27 +7,7 @@ import httpx
 import pytest
 
 from tests.helpers import district_ca
-from tests.station.servers import Collector, import_roster
-
-
-def write_config(data_dir, url: str, token: str, ca: str = "", extra: str = "") -> None:
-    data_dir.mkdir(exist_ok=True)
-    (data_dir / "station.toml").write_text(
-        f'station_id = "S01"\nschool = "测试实验小学"\n'
-        f'[upload]\ncollector_url = "{url}"\ntoken = "{token}"\nca_bundle = "{ca}"\n{extra}',
-        encoding="utf-8")
-
-
-def close_a_sitting(station, tmp_path) -> dict:
-    import_roster(station, tmp_path / "r.csv", "学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n")
-    sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach",
-                      check=True).stdout.strip().splitlines()[-1]
-    return json.loads(station("session", "close", sitting, "--json", check=True).stdout)
-
-
-def district_row(collector) -> dict:
-    with collector.admin() as admin:
-        return next(r for r in admin.get("/api/stations").json()["stations"] if r["id"] == "S01")
+from tests.station.servers import Collector, close_pe_sitting, district_row, write_upload_config
 
 
 @pytest.fixture
@@ -49,7 +29,7 @@ def test_with_the_district_ca_set_once_precheck_outbox_and_uploads_all_get_throu
     assert tls_collector.url.startswith("https://")
     with pytest.raises(httpx.ConnectError):  # the CA is the district's own: not trusted by default
         httpx.get(tls_collector.url + "/api/health", timeout=5)
-    write_config(data_dir, tls_collector.url, token, str(tls_collector.ca))
+    write_upload_config(data_dir, tls_collector.url, token, str(tls_collector.ca))
 
     # The pre-check, with the context the station builds for it.
     st = Station.open(str(data_dir))
@@ -64,7 +44,7 @@ def test_with_the_district_ca_set_once_precheck_outbox_and_uploads_all_get_throu
     assert district_row(tls_collector)["last_heartbeat"]["version"] == "test"
 
     # The upload worker (`station upload run`).
-    closed = close_a_sitting(station, tmp_path)
+    closed = close_pe_sitting(station, tmp_path)
     station("upload", "run", "--once", check=True)
     row = district_row(tls_collector)
     assert row["sittings_complete"] == 1 and row["seals"][0]["seal_code"] == closed["seal_code"]
@@ -76,8 +56,8 @@ def test_without_the_district_ca_nothing_is_sent_and_the_reason_is_kept(station,
     from station.context import Station
 
     token = tls_collector.add_station("S01")
-    write_config(data_dir, tls_collector.url, token)
-    close_a_sitting(station, tmp_path)
+    write_upload_config(data_dir, tls_collector.url, token)
+    close_pe_sitting(station, tmp_path)
     station("upload", "run", "--once", check=True)
     status = json.loads(station("upload", "status", "--json", check=True).stdout)["sittings"]
     assert status[0]["state"] == "failed"
@@ -96,11 +76,11 @@ def test_plain_http_to_another_computer_warns_in_the_precheck_and_is_not_uploade
 
     # 192.0.2.0/24 is TEST-NET-1: nothing below connects to it.
     url = "http://192.0.2.10:8443"
-    write_config(data_dir, url, "some-token")
+    write_upload_config(data_dir, url, "some-token")
     st = Station.open(str(data_dir))
     result = network.check_tls(precheck.context(st))
     assert result.status == "warn" and "http://" in result.summary_zh and "allow_plain_http" in result.fix_en
-    close_a_sitting(station, tmp_path)
+    close_pe_sitting(station, tmp_path)
     refused = station("upload", "run", "--once")
     assert refused.returncode == 2 and "allow_plain_http" in refused.stderr and "https://" in refused.stderr
     # Said explicitly, it is allowed; on this computer it always was.
