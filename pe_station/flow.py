@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from qmbase.db import transaction
 from devices.drivers import Reading, RunTimer, escape_raw
 from pe_station import rules, timer_fix
 
@@ -95,20 +96,6 @@ def _rows(db: sqlite_utils.Database, sql: str, args: Any = ()) -> list[dict]:
     cur = db.execute(sql, args)
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-
-class _tx:
-    """BEGIN IMMEDIATE … COMMIT (the station's ``transaction``, which this package cannot import)."""
-
-    def __init__(self, db):
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, kind, value, tb):
-        self.db.execute("ROLLBACK" if kind else "COMMIT")
 
 
 def lane_slot(lane: int) -> str:
@@ -207,7 +194,7 @@ class Flow:
                 names_en = ", ".join(i.name_en for i in self.measured.values())
                 raise FlowError(f"{student['name']}（{code}）的{names_zh}都已测完。如需重测，请点“重测”。",
                                 f"{code} has been measured for {names_en}; press Retest to test again.")
-            with _tx(self.db):
+            with transaction(self.db):
                 self._open_results(student["code"], self._result_items, who)
             if lane is not None:
                 # A student runs in one lane: scanning them for another moves them.
@@ -262,7 +249,7 @@ class Flow:
         """
         with self._lock:
             try:
-                with _tx(self.db):
+                with transaction(self.db):
                     events = [self._one(*item) for item in batch]
             except Exception:
                 if len(batch) == 1:
@@ -453,7 +440,7 @@ class Flow:
                 raise FlowError(*_fmt(WRONG_UNIT, got=row["unit"], want=target.unit))
             if self._attempts_used(student["code"], target.id) >= target.attempts:
                 raise FlowError(*_fmt(ALL_DONE, code=student["code"], n=target.attempts))
-            with _tx(self.db):
+            with transaction(self.db):
                 self.db.execute("UPDATE pe_readings SET student = ? WHERE id = ?",
                                 [student["code"], reading_id])
                 attempt = self._add_attempt(student, reading_id, row["device"], value, None, target)
@@ -523,7 +510,7 @@ class Flow:
             if check.verdict == "reject":
                 raise FlowError(check.zh, check.en)
             at = _local_now()
-            with _tx(self.db):
+            with transaction(self.db):
                 self.db.execute("INSERT INTO pe_corrections (attempt, old_value, new_value, reason, "
                                 "who, at) VALUES (?,?,?,?,?,?)",
                                 [attempt_id, old["rounded"], format(check.value, "f"), reason, who, at])
@@ -550,7 +537,7 @@ class Flow:
                     f"第 {attempt_id} 条成绩当前状态是“{STATE_ZH[old['state']]}”，不能这样操作。",
                     f"Attempt {attempt_id} is {old['state']}; that cannot be done to it now.")
             at = _local_now()
-            with _tx(self.db):
+            with transaction(self.db):
                 self.db.execute("UPDATE pe_attempts SET state = ?, decided_by = ?, decided_at = ? "
                                 "WHERE id = ?", [state, who, at, attempt_id])
                 self._audit(who, action, "pe_attempt", attempt_id, {"state": old["state"]},
@@ -564,7 +551,7 @@ class Flow:
         """Absent or exempt: from every item of the sitting (height, weight and BMI alike)."""
         with self._lock:
             student = self._student(code)
-            with _tx(self.db):
+            with transaction(self.db):
                 for item_id in self._result_items:
                     old = self._result(student["code"], item_id)
                     self._set_result(student["code"], status, old and old["value"], who, item_id)

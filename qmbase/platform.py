@@ -71,11 +71,35 @@ def user_name() -> str:
         return os.environ.get("USERNAME") or os.environ.get("USER") or "unknown"
 
 
-def write_private_text(path: Path, text: str) -> None:
-    """Write a file only its owner can read (config with the upload token, reports)."""
+def open_private(path: Path, mode: str = "wb"):
+    """Create (or truncate) ``path`` readable by its owner only and open it for writing.
+
+    The mode is set at creation, so there is no moment at which another user could open it.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError("open_private writes: mode 'wb' or 'w'")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+    make_private_file(path)  # an existing file keeps its old mode through O_TRUNC
+    if mode == "w":
+        return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+    return os.fdopen(fd, "wb")
+
+
+def make_private_file(path: Path) -> Path:
+    """An existing file: readable by its owner only (0600 on POSIX)."""
     if not WINDOWS:
         os.chmod(path, 0o600)
+    return path
+
+
+def write_private_bytes(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (children's results, exports, stored uploads)."""
+    with open_private(path, "wb") as f:
+        f.write(data)
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write a file only its owner can read (config with the upload token, reports)."""
+    with open_private(path, "w") as f:
+        f.write(text)

@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expected-station-version", help="工作站应有的软件版本 / the station version expected")
     p.add_argument("--patch-idle-timeout", type=float, default=20.0, metavar="S",
                    help="上传中断多少秒后释放（默认 20）/ seconds before a stalled upload is let go")
+    p.add_argument("--header-timeout", type=float, default=15.0, metavar="S",
+                   help="连接须在多少秒内发完请求头（默认 15）/ seconds a connection has to send its headers")
+    p.add_argument("--max-connections", type=int, default=1000, metavar="N",
+                   help="同时打开的连接上限（默认 1000）/ most connections open at once")
     p = _add(ksub, "add-station", "station.commands.collector:add_station", "登记工作站并生成令牌 / register a station, print its token")
     p.add_argument("station_id", metavar="STATION_ID")
     p.add_argument("--data", metavar="DIR")

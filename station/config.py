@@ -69,6 +69,10 @@ KEYS: tuple[Key, ...] = (
         "upload bandwidth cap in KB/s (0: none)"),
     Key("upload.ca_bundle", "", "区县自签证书的 CA 文件（为空则用系统证书）",
         "district CA bundle for https (empty: the system's)"),
+    Key("upload.allow_plain_http", False,
+        "允许上传到其他计算机上不加密的 http:// 汇集服务器（录音和令牌明文经过网络，仅在区县确认网络可信时设置）",
+        "allow uploading to an unencrypted http:// collector on another computer (recordings and "
+        "token cross the network in clear; only where the district vouches for the network)"),
     Key("precheck.students_expected", 30, "每台计算机当天预计录音人数（用于估算磁盘和上传时间）",
         "students expected per station per day (for the disk and upload estimates)"),
     Key("precheck.song_seconds", 90, "每次录音的大约秒数", "seconds per take, roughly"),
@@ -90,6 +94,18 @@ KEYS: tuple[Key, ...] = (
     Key("web.pin", "", "监测员口令：网页界面对本机以外开放时必须设置",
         "proctor PIN: required when the pages are reachable from other computers"),
 )
+
+# Keys whose values open doors (the upload token, the proctor PIN): `config show` says whether
+# they are set, never what they are; a screen or a pasted support log must not carry them.
+SECRET_KEYS = frozenset({"upload.token", "web.pin"})
+
+
+def shown(key: str, value: Any) -> Any:
+    """``value`` as `config show` prints it: secrets masked."""
+    if key in SECRET_KEYS and value:
+        return f"******（已设置，{len(str(value))} 个字符 / set, {len(str(value))} characters）"
+    return value
+
 
 def _threshold_keys() -> tuple[Key, ...]:
     """[recorder.verify]: every limit a take's verdict uses, with the recorder's defaults."""

@@ -17,7 +17,8 @@ from typing import Iterable
 import sqlite_utils
 
 from station import audit
-from station.db import now, transaction
+from qmbase.db import transaction
+from station.db import now
 
 # Header spellings, normalised (lower case, no spaces). Any of 学籍号/考号/条码 is the code.
 HEADERS = {

@@ -58,7 +58,7 @@ class District:
 
             cfg = self.station.config
             thread, self._upload_stop = worker.start_thread(
-                lambda: open_db(self.station.data_dir), cfg["upload.collector_url"], cfg["upload.token"],
+                lambda: open_db(self.station.data_dir), self.station.collector_link(),
                 rate_limit=cfg["upload.bandwidth_kbps"] * 1000 or None)
             self._threads.append(thread)
 
@@ -74,7 +74,7 @@ class District:
             return
         outbox.put(station.db, "heartbeat", f"/api/stations/{station.station_id}/heartbeat",
                    heartbeat(station), replace=True)
-        outbox.flush(station.db, station.config["upload.collector_url"], station.config["upload.token"])
+        outbox.flush(station.db, station.collector_link())
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import chromium, free_port, needs_chromium, page_errors, wait_for
+from tests.helpers import SEAL_CODE, chromium, free_port, needs_chromium, page_errors, wait_for
 from tests.station.servers import Server, last_line
 from tests.station.singing import RATE, demo_voice
 
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.audio, pytest.mark.serial, pytest.mark.browser, needs_
 
 LAPTOP = {"width": 1366, "height": 768}     # the common school laptop
 SECONDS = 30_000                            # Playwright waits, in ms: the machine is shared
-SEAL = re.compile(r"^[0-9A-F]{4}-[0-9A-F]{4}$")   # 电子封签, as printed on the sitting sheet
+SEAL = re.compile(rf"^{SEAL_CODE.pattern}$")   # 电子封签, as printed on the sitting sheet
 
 
 class Day:

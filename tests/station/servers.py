@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -12,8 +13,9 @@ import httpx
 
 from tests.helpers import free_port, stop_process, wait_for
 
-__all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "station_serve",
-           "pe_pending", "stop_process", "timer_station", "wait_for"]
+__all__ = ["Collector", "Server", "close_pe_sitting", "district_row", "free_port", "import_roster",
+           "last_line", "station_serve", "pe_pending", "stop_process", "timer_station", "wait_for",
+           "write_upload_config"]
 
 STATION = str(Path(sys.executable).with_name("station"))
 
@@ -21,15 +23,17 @@ STATION = str(Path(sys.executable).with_name("station"))
 class Server:
     """A `station …` server process, stopped at the end of the test."""
 
-    def __init__(self, args: list[str], port: int, env: dict | None = None):
+    def __init__(self, args: list[str], port: int, env: dict | None = None, ca: Path | None = None):
+        """``ca``: the server speaks TLS under a certificate this CA file vouches for."""
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
+        self.verify = ssl.create_default_context(cafile=str(ca)) if ca else True
         self.proc = subprocess.Popen([STATION, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, **(env or {})})
         deadline = time.monotonic() + 60
         while True:
             try:
-                httpx.get(self.url + "/api/health", timeout=1)
+                httpx.get(self.url + "/api/health", timeout=1, verify=self.verify)
                 return
             except httpx.TransportError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -68,10 +72,13 @@ def last_line(*args: str) -> str:
 class Collector(Server):
     """`station collector serve` on its own data dir; add-station and admin-token as a district would."""
 
-    def __init__(self, data: Path, port: int | None = None):
+    def __init__(self, data: Path, port: int | None = None, tls: tuple[Path, Path, Path] | None = None):
+        """``tls``: (CA, certificate, key) files, as ``tests.helpers.district_ca`` makes them."""
         self.data = data
         port = port or free_port()
-        super().__init__(["collector", "serve", "--data", str(data), "--port", str(port)], port)
+        extra = ["--tls-cert", str(tls[1]), "--tls-key", str(tls[2])] if tls else []
+        super().__init__(["collector", "serve", "--data", str(data), "--port", str(port), *extra], port,
+                         ca=tls[0] if tls else None)
 
     def add_station(self, station_id: str) -> str:
         return last_line("collector", "add-station", station_id, "--data", str(self.data))
@@ -104,3 +111,30 @@ def timer_station(station, data_dir: Path, roster: Path, roster_csv: str, pair, 
     finally:
         client.close()
         server.stop()
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
+                            verify=self.verify)
+
+
+def write_upload_config(data_dir: Path, url: str, token: str, ca: str = "", extra: str = "") -> None:
+    """station.toml of station S01 uploading to ``url`` (``ca``: the district CA file)."""
+    data_dir.mkdir(exist_ok=True)
+    (data_dir / "station.toml").write_text(
+        f'station_id = "S01"\nschool = "测试实验小学"\n'
+        f'[upload]\ncollector_url = "{url}"\ntoken = "{token}"\nca_bundle = "{ca}"\n{extra}',
+        encoding="utf-8")
+
+
+def close_pe_sitting(station, tmp_path: Path) -> dict:
+    """A one-student PE sitting opened and closed (so sealed) with the CLI; its closed row."""
+    import json
+
+    import_roster(station, tmp_path / "r.csv", "学籍号,姓名,性别,年级\n0001,王子涵,男,四年级\n")
+    sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach",
+                      check=True).stdout.strip().splitlines()[-1]
+    return json.loads(station("session", "close", sitting, "--json", check=True).stdout)
+
+
+def district_row(collector: "Collector", station_id: str = "S01") -> dict:
+    """The station's row on the district's `GET /api/stations`."""
+    with collector.admin() as admin:
+        return next(r for r in admin.get("/api/stations").json()["stations"] if r["id"] == station_id)

@@ -95,3 +95,16 @@ def test_data_dir_option_beats_the_environment(station, tmp_path):
     result = station("--data-dir", str(other), "config", "show", "--json", check=True)
     doc = json.loads(result.stdout)
     assert doc["data_dir"] == str(other) and doc["data_dir_source"] == "--data-dir"
+
+
+def test_show_never_prints_the_token_or_the_pin(station, data_dir):
+    data_dir.mkdir()
+    token, pin = "tok-" + "x7Q" * 10, "482913"
+    (data_dir / "station.toml").write_text(
+        f'[upload]\ntoken = "{token}"\n[web]\npin = "{pin}"\n', encoding="utf-8")
+    for result in (station("config", "show", "--json", check=True), station("config", "show", check=True)):
+        assert token not in result.stdout and pin not in result.stdout
+        assert "已设置" in result.stdout and "set" in result.stdout
+    doc = show(station)
+    assert doc["sources"]["upload.token"].endswith("station.toml:2")
+    assert doc["values"]["upload.collector_url"] == ""  # only secrets are masked

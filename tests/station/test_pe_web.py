@@ -2,7 +2,6 @@
 import csv
 import io
 import json
-import re
 import time
 
 import httpx
@@ -10,7 +9,7 @@ import pytest
 import serial
 
 from devices.drivers import qm_frame
-from tests.helpers import chromium, needs_chromium
+from tests.helpers import SEAL_CODE, chromium, needs_chromium
 from tests.station.servers import import_roster, station_serve, wait_for
 
 
@@ -146,7 +145,7 @@ def test_closing_hands_the_results_over(pe):
     (attempt,) = wait_for(lambda: _pending(client))
     client.post("/api/pe/confirm", json={"attempt": attempt["id"]}).raise_for_status()
     closed = client.post("/api/pe/close", json={"sitting": sitting, "by": "张老师"}).json()["sitting"]
-    assert closed["state"] == "closed" and re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}", closed["seal_code"])
+    assert closed["state"] == "closed" and SEAL_CODE.fullmatch(closed["seal_code"])
     bundle = data_dir / "bundles" / sitting  # sealed at once, and queued for upload
     manifest = json.loads((bundle / "manifest.json").read_text("utf-8"))
     paths = {f["path"] for f in manifest["files"]}

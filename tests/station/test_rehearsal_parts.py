@@ -165,7 +165,8 @@ def _station(tmp_path, collector, rehearsal: bool) -> Station:
     d.mkdir()
     (d / "station.toml").write_text(
         f'station_id = "LAN-R"\nrehearsal = {"true" if rehearsal else "false"}\n'
-        f'[upload]\ncollector_url = "{collector["url"]}"\ntoken = "{collector["token"]}"\n', encoding="utf-8")
+        f'[upload]\ncollector_url = "{collector["url"]}"\ntoken = "{collector["token"]}"\n'
+        'allow_plain_http = true\n', encoding="utf-8")  # plain http on the LAN, as the district allows
     station = Station.open(str(d))
     station.db                          # as serve does: the schema exists before any thread uses it
     return station

@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlite_utils
 from fastapi import FastAPI, Request
 
+from .. import contract
 from . import auth, sittings, stations, tus
 from .messages import CollectorError
 from .spool import Spool, truncate
@@ -59,10 +60,18 @@ class Collector:
     def key(self, row: dict) -> str:
         return safe_key(row["station"], row["sitting"], row["path"])
 
-    def record_manifest(self, row: dict) -> None:
+    def manifest_key(self, station: str) -> bytes:
+        return bytes.fromhex(self.db["stations"].get(station)["manifest_key"] or "")
+
+    def check_manifest(self, row: dict) -> contract.ManifestCheck:
+        """The finished manifest upload, checked as the contract says (``verify_manifest``)."""
         data = self.spool.path(row["id"]).read_bytes()
-        key = bytes.fromhex(self.db["stations"].get(row["station"])["manifest_key"])
-        sittings.record_manifest(self.db, row["station"], row["sitting"], data, key)
+        return contract.verify_manifest(data, row.get("signature"), self.manifest_key(row["station"]),
+                                        row["station"], row["sitting"])
+
+    def record_manifest(self, row: dict, check: contract.ManifestCheck) -> None:
+        data = self.spool.path(row["id"]).read_bytes()
+        sittings.record_manifest(self.db, row["station"], row["sitting"], data, check)
 
     def put_file(self, row: dict) -> None:
         self.storage.put(self.spool.path(row["id"]), self.key(row))
@@ -104,9 +113,15 @@ class Collector:
         if self.spool.hasher(row["id"], row["length"]).hexdigest() != row["sha256"]:
             self.discard(row["id"])
             return
+        check = None
+        if row["path"] == sittings.MANIFEST_PATH:
+            check = self.check_manifest(row)
+            if not check.ok:  # never stored; the station's next creation sends it again
+                self.discard(row["id"])
+                return
         try:
-            if row["path"] == sittings.MANIFEST_PATH:
-                self.record_manifest(row)
+            if check is not None:
+                self.record_manifest(row, check)
             self.put_file(row)
         except Exception as exc:  # storage down at start-up
             self.log_storage_error(row, exc)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .app import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PATCH_IDLE_TIMEOUT, create_app
 from .auth import new_admin_token, register_station
+from .connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, guarded_protocol
 from .store import open_db
 
 
@@ -18,7 +19,9 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
           tls_cert: str | None = None, tls_key: str | None = None,
           max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, s3_endpoint_url: str | None = None,
           expected_station_version: str | None = None, fd: int | None = None,
-          patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT) -> None:
+          patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
+          header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+          max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
     """Run the collector until interrupted. `fd`: an already-listening socket (tests)."""
     import uvicorn
 
@@ -27,7 +30,9 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
                      expected_station_version=expected_station_version,
                      patch_idle_timeout=patch_idle_timeout)
     options = dict(log_level="info", access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
-                   timeout_keep_alive=30)
+                   timeout_keep_alive=30, http=guarded_protocol(header_timeout, max_connections),
+                   # requests beyond this many at once get 503 (the station retries later)
+                   limit_concurrency=max_connections)
     if fd is not None:
         # socket(fileno=) reads family and protocol from the fd; uvicorn's own fd= path labels it
         # AF_UNIX, so asyncio would skip TCP_NODELAY and each request would wait out a delayed ACK.
@@ -71,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tls-key")
     run.add_argument("--expected-station-version")
     run.add_argument("--patch-idle-timeout", type=float, default=DEFAULT_PATCH_IDLE_TIMEOUT,
-                     help="seconds without body bytes after which a PATCH counts as disconnected")
+                     help="seconds without body bytes after which a request counts as disconnected")
+    run.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT,
+                     help="seconds a connection has to send a request's headers")
+    run.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS)
     add = sub.add_parser("add-station")
     add.add_argument("station_id")
     add.add_argument("--data", required=True)
@@ -83,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.host, args.port, args.data, args.storage, args.tls_cert, args.tls_key,
               args.max_upload_bytes, args.s3_endpoint_url, args.expected_station_version,
-              fd=args.fd, patch_idle_timeout=args.patch_idle_timeout)
+              fd=args.fd, patch_idle_timeout=args.patch_idle_timeout,
+              header_timeout=args.header_timeout, max_connections=args.max_connections)
     elif args.command == "add-station":
         try:
             print(add_station(args.station_id, args.data, args.school, args.room))

@@ -31,4 +31,10 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["prechecks"].create_index(["station"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial]
+def m002_manifest_signature(db: sqlite_utils.Database) -> None:
+    # qm-bundle/2: a manifest's signature comes with its upload's creation (tus metadata),
+    # checked then and again, with the bytes, when the last byte is in.
+    db["uploads"].add_column("signature", str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_manifest_signature]

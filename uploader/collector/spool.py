@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
+from qmbase.platform import make_private_dir, open_private
+
 from .storage import fsync_dir
 
 READ_BLOCK = 4 * 1024 * 1024
@@ -58,8 +60,7 @@ def flush_data(fd: int) -> None:
 
 class Spool:
     def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = make_private_dir(Path(root))
         # upload id -> (offset the hash covers, sha256 object). The hash is fed once per byte
         # as data arrives; only after a restart is it rebuilt by reading the file once.
         self._hashes: dict[str, tuple[int, "hashlib._Hash"]] = {}
@@ -68,7 +69,7 @@ class Spool:
         return self.root / f"{upload_id}.part"
 
     def create(self, upload_id: str) -> None:
-        with open(self.path(upload_id), "wb") as f:
+        with open_private(self.path(upload_id)) as f:  # private from its first byte
             os.fsync(f.fileno())
         fsync_dir(self.root)
 

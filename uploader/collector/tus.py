@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request, Response
 from sqlite_utils.db import NotFoundError
 from starlette.requests import ClientDisconnect
 
+from .. import contract
 from ..bundle import Crc32
 from . import sittings
 from .messages import CollectorError
@@ -104,6 +105,15 @@ def own_upload(state, upload_id: str, station: str) -> dict:
     return row
 
 
+def same_name_other_case(state, station: str, sitting: str, path: str) -> bool:
+    """Another path of the sitting that is the same file on a case-insensitive disk."""
+    folded = contract.fold(path)
+    return any(contract.fold(row["path"]) == folded and row["path"] != path
+               for row in state.db["uploads"].rows_where(
+                   "station = ? AND sitting = ? AND state != 'discarded'", [station, sitting],
+                   select="path"))
+
+
 @router.options("/files/")
 @router.options("/files")
 async def options(request: Request) -> Response:
@@ -137,12 +147,21 @@ async def create(request: Request) -> Response:
     if not SHA256_HEX.match(sha256):
         raise CollectorError(400, "bad_metadata", detail="sha256 must be 64 hex digits")
     sitting, path = meta["sitting"], meta["path"]
+    signature = None
+    if path == sittings.MANIFEST_PATH:
+        # Refused before a byte is sent: a manifest is stored only under a good signature.
+        signature = meta.get(contract.SIGNATURE_METADATA, "")
+        if not contract.signature_matches(sha256, signature, state.manifest_key(station)):
+            raise CollectorError(422, "signature_bad", headers=tus_headers())
 
     # No await between this lookup and the insert: under one event loop creation is atomic.
     same_path = list(state.db["uploads"].rows_where(
         "station = ? AND sitting = ? AND path = ? AND state != 'discarded'", [station, sitting, path]))
     for row in same_path:
         if row["sha256"] == sha256 and row["length"] == length:
+            if signature is not None and row["state"] == "receiving" and row["signature"] != signature:
+                with state.db.conn:  # the station was given a new token: keep the newest signature
+                    state.db["uploads"].update(row["id"], {"signature": signature})
             if row["state"] == "receiving" and row["offset"] == length:
                 # All bytes in but not stored (storage failed): try again now, so the client
                 # never takes an unstored file for a finished one.
@@ -154,7 +173,7 @@ async def create(request: Request) -> Response:
             extra = {"Upload_Offset": row["length"]} if row["state"] == "done" else {}
             return Response(status_code=201, headers=tus_headers(
                 Location=f"/files/{row['id']}", **extra))
-    if any(row["state"] == "done" for row in same_path):
+    if any(row["state"] == "done" for row in same_path) or same_name_other_case(state, station, sitting, path):
         raise CollectorError(409, "path_taken", headers=tus_headers(), path=path)
     if shutil.disk_usage(state.spool.root).free < length:
         raise CollectorError(507, "disk_full", headers=tus_headers())
@@ -169,7 +188,7 @@ async def create(request: Request) -> Response:
         raise
     row = {"id": upload_id, "station": station, "sitting": sitting, "path": path,
            "sha256": sha256, "length": length, "offset": 0, "state": "receiving",
-           "created_at": now_iso(), "finished_at": None}
+           "created_at": now_iso(), "finished_at": None, "signature": signature}
     with state.db.conn:
         state.db["uploads"].insert(row)
     headers = tus_headers(Location=f"/files/{upload_id}")
@@ -324,9 +343,19 @@ async def finish(state, row: dict, whole, start: int) -> Response:
         raise CollectorError(460, "sha256_mismatch", headers=tus_headers(
             Upload_Discarded="sha256-mismatch"), extra={"expected": row["sha256"],
                                                         "received": whole.hexdigest()})
+    check = None
+    if row["path"] == sittings.MANIFEST_PATH:
+        check = state.check_manifest(row)
+        if not check.ok:
+            state.discard(row["id"])
+            headers = tus_headers()
+            if check.code == "signature_bad":  # signed under an older token: a new creation re-signs
+                headers["Upload-Discarded"] = "signature"
+            raise CollectorError(460 if check.code == "signature_bad" else 422, check.code,
+                                 headers=headers, detail=check.detail)
     try:
-        if row["path"] == sittings.MANIFEST_PATH:
-            state.record_manifest(row)
+        if check is not None:
+            state.record_manifest(row, check)
         await anyio.to_thread.run_sync(state.put_file, row)
     except Exception as exc:
         # Not done: drop this last chunk so the client's HEAD shows it still has to send it.
