@@ -85,7 +85,8 @@ class Collector(Server):
 
     def admin(self) -> httpx.Client:
         token = last_line("collector", "admin-token", "--data", str(self.data))
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"})
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
+                            verify=self.verify)
 
 
 @contextmanager
@@ -111,8 +112,6 @@ def timer_station(station, data_dir: Path, roster: Path, roster_csv: str, pair, 
     finally:
         client.close()
         server.stop()
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
-                            verify=self.verify)
 
 
 def write_upload_config(data_dir: Path, url: str, token: str, ca: str = "", extra: str = "") -> None:
