@@ -1,4 +1,10 @@
-"""Real servers for station tests: `station serve` and `station collector serve` on 127.0.0.1."""
+"""Real servers for station tests: `station serve` and `station collector serve` on 127.0.0.1.
+
+The station's pages and APIs need a session, as a proctor's browser gets one: the login
+link (the install's secret, read from the data dir as a tool would) and then the proctor's
+name. ``Server.client()`` is such an httpx client; ``Server.page()`` a Chromium page of a
+signed-in browser. Writes go as JSON, as the pages send them.
+"""
 from __future__ import annotations
 
 import os
@@ -9,12 +15,15 @@ from pathlib import Path
 
 import httpx
 
+from station.context import ENV_DATA_DIR, default_data_dir
+from station.web.session import COOKIE, TOKEN_FILE
 from tests.helpers import free_port, stop_process, wait_for
 
 __all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "station_serve",
            "pe_pending", "stop_process", "wait_for"]
 
 STATION = str(Path(sys.executable).with_name("station"))
+PROCTOR = "张老师"   # generated, as every name in tests
 
 
 class Server:
@@ -23,8 +32,10 @@ class Server:
     def __init__(self, args: list[str], port: int, env: dict | None = None):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.args = args
+        self.env = {**os.environ, **(env or {})}
         self.proc = subprocess.Popen([STATION, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env={**os.environ, **(env or {})})
+                                     text=True, env=self.env)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -39,6 +50,40 @@ class Server:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+    def data_dir(self) -> Path:
+        """The served station's data dir (a rehearsal's is inside the real one)."""
+        args = self.args
+        if "--data-dir" in args:
+            folder = Path(args[args.index("--data-dir") + 1])
+        else:
+            folder = Path(self.env[ENV_DATA_DIR]) if self.env.get(ENV_DATA_DIR) else default_data_dir()
+        return folder / "rehearsal" if "--simulate" in args else folder
+
+    def token(self) -> str:
+        return (self.data_dir() / TOKEN_FILE).read_text(encoding="ascii").strip()
+
+    def login_url(self, next: str = "/") -> str:
+        return f"{self.url}/login?token={self.token()}&next={next}"
+
+    def client(self, proctor: str | None = PROCTOR, **kwargs) -> httpx.Client:
+        """An httpx client signed in as a proctor's browser is: through the login link, then
+        (unless ``proctor`` is None) the proctor's name."""
+        kwargs.setdefault("timeout", 30)
+        client = httpx.Client(base_url=self.url, **kwargs)
+        signed = client.get("/login", params={"token": self.token()})
+        assert signed.status_code == 303 and COOKIE in client.cookies, signed.text
+        if proctor:
+            client.post("/api/proctor", json={"name": proctor}).raise_for_status()
+        return client
+
+    def page(self, browser, proctor: str | None = PROCTOR, **context):
+        """A page of a new Chromium context that carries a signed-in session."""
+        cookie = self.client(proctor).cookies[COOKIE]
+        ctx = browser.new_context(**context)
+        ctx.add_cookies([{"name": COOKIE, "value": cookie, "url": self.url,
+                          "httpOnly": True, "sameSite": "Strict"}])
+        return ctx.new_page()
 
 
 def station_serve(env: dict | None = None) -> Server:
