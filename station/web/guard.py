@@ -9,6 +9,7 @@ and every answer carries the security headers. Refusals are bilingual JSON.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from urllib.parse import quote
 
@@ -59,19 +60,26 @@ class TooLarge(Exception):
     pass
 
 
+_HOST = re.compile(r"\[([0-9a-f:.]+)\]|([a-z0-9.-]+)")
+
+
 def host_name(host_header: str) -> str:
-    """The host part of a Host header, lower-cased, without port or IPv6 brackets."""
+    """The host part of a Host header, lower-cased, without port or IPv6 brackets; "" for
+    anything that is not a plain host[:port] (userinfo, paths, spaces: never served)."""
     host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else ""
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    if not name or (port and not (port.isascii() and port.isdigit())):
+        name, port = host, ""
+    match = _HOST.fullmatch(name)
+    if match is None:
+        return ""
+    return match.group(1) or match.group(2)
 
 
 def allowed_hosts(bind_host: str, extra: list[str] | tuple[str, ...] = ()) -> set[str]:
     """Loopback names, the address the station listens on and the configured extras. Bound
     to every interface, the computer's own name and addresses are served too."""
-    hosts = set(LOOPBACK_HOSTS) | {host_name(h) if not h.startswith("[") else h[1:-1] for h in extra}
-    hosts.add(bind_host.strip("[]").lower())
+    hosts = set(LOOPBACK_HOSTS) | {h.strip().strip("[]").lower() for h in [*extra, bind_host]}
     if bind_host in ("0.0.0.0", "::", ""):
         name = socket.gethostname().lower()
         hosts |= {name, socket.getfqdn().lower()}

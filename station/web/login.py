@@ -55,10 +55,10 @@ def _form(request: Request, target: str, status: int = 200, wrong: bool = False,
 
 
 def _guess(request: Request, given: str) -> bool:
-    """Is ``given`` the install's secret or the PIN? Counted against the client's tries."""
+    """Is ``given`` the PIN? Counted against the client's tries (see ``pin.Throttle``)."""
     throttle: Throttle = request.app.state.login_throttle
     pin = request.app.state.pin
-    if _sessions(request).is_token(given) or (pin and same_secret(given, pin)):
+    if pin and same_secret(given, pin):
         throttle.succeeded(_client(request))
         return True
     throttle.failed(_client(request))
@@ -67,12 +67,12 @@ def _guess(request: Request, given: str) -> bool:
 
 @router.get("/login")
 def login_page(request: Request, next: str = "/", token: str = ""):
+    # The install's secret cannot be guessed (256 bits): it always works, so a PIN guesser
+    # on this computer cannot lock the proctor out of their own link.
+    if token and _sessions(request).is_token(token):
+        return _signed_in(request, next)
     wait = request.app.state.login_throttle.wait_s(_client(request))
-    if token and not wait:
-        if _guess(request, token):
-            return _signed_in(request, next)
-        wait = request.app.state.login_throttle.wait_s(_client(request))
-    return _form(request, next, 429 if wait else 200, wrong=bool(token), wait_s=wait)
+    return _form(request, next, 429 if wait else (401 if token else 200), wrong=bool(token), wait_s=wait)
 
 
 @router.post("/login")
@@ -81,10 +81,13 @@ async def login(request: Request):
     target = form.get("next", "/")
     if not same_secret(form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "") or "\0"):
         return _form(request, target, 403)
+    secret = form.get("secret", "")
+    if _sessions(request).is_token(secret):
+        return _signed_in(request, target)
     wait = request.app.state.login_throttle.wait_s(_client(request))
     if wait:
         return _form(request, target, 429, wait_s=wait)
-    if _guess(request, form.get("secret", "")):
+    if _guess(request, secret):
         return _signed_in(request, target)
     wait = request.app.state.login_throttle.wait_s(_client(request))
     return _form(request, target, 429 if wait else 401, wrong=True, wait_s=wait)

@@ -26,6 +26,13 @@ STATION = str(Path(sys.executable).with_name("station"))
 PROCTOR = "张老师"   # generated, as every name in tests
 
 
+class SignedIn(httpx.Client):
+    """Already open once signed in: ``with`` only closes it at the end."""
+
+    def __enter__(self):
+        return self
+
+
 class Server:
     """A `station …` server process, stopped at the end of the test."""
 
@@ -70,7 +77,7 @@ class Server:
         """An httpx client signed in as a proctor's browser is: through the login link, then
         (unless ``proctor`` is None) the proctor's name."""
         kwargs.setdefault("timeout", 30)
-        client = httpx.Client(base_url=self.url, **kwargs)
+        client = SignedIn(base_url=self.url, **kwargs)
         signed = client.get("/login", params={"token": self.token()})
         assert signed.status_code == 303 and COOKIE in client.cookies, signed.text
         if proctor:
