@@ -16,7 +16,7 @@ from urllib.parse import quote
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 
-from station.web.session import COOKIE, Sessions
+from station.web.session import Sessions, cookie_name
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 OPEN_PATHS = ("/api/health", "/static/", "/login")
@@ -123,7 +123,7 @@ class Guard:
             problem = cross_site(headers, host, path)
             if problem:
                 return await refuse(send_with_headers, problem)
-        session = self.sessions.read(cookie_parser(headers.get("cookie", "")).get(COOKIE))
+        session = self.sessions.read(cookie_parser(headers.get("cookie", "")).get(cookie_name(scope)))
         scope["qm.session"] = session
         if session is None and not path.startswith(OPEN_PATHS):
             if path.startswith("/api/") or method not in SAFE_METHODS:

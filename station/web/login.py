@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from station.web.api import json_body, refuse
 from station.web.pin import Throttle
-from station.web.session import Sessions, clean_proctor, same_secret
+from station.web.session import Sessions, clean_proctor, cookie_name, same_secret
 
 router = APIRouter()
-CSRF_COOKIE = "qm_login"
+CSRF_COOKIE = "qm_login"    # + "_<port>", as the session cookie
 
 
 def _sessions(request: Request) -> Sessions:
@@ -38,8 +38,8 @@ def _local_target(target: str) -> str:
 
 def _signed_in(request: Request, target: str) -> RedirectResponse:
     response = RedirectResponse(_local_target(target), status_code=303)
-    _sessions(request).set_cookie(response)
-    response.delete_cookie(CSRF_COOKIE, path="/login")
+    _sessions(request).set_cookie(request.scope, response)
+    response.delete_cookie(cookie_name(request.scope, CSRF_COOKIE), path="/login")
     return response
 
 
@@ -50,7 +50,7 @@ def _form(request: Request, target: str, status: int = 200, wrong: bool = False,
     response = render(request, "login.html", page="login", next=_local_target(target), wrong=wrong,
                       wait_s=int(wait_s + 0.999), csrf=csrf, pin=bool(request.app.state.pin))
     response.status_code = status
-    response.set_cookie(CSRF_COOKIE, csrf, path="/login", httponly=True, samesite="strict")
+    response.set_cookie(cookie_name(request.scope, CSRF_COOKIE), csrf, path="/login", httponly=True, samesite="strict")
     return response
 
 
@@ -79,7 +79,7 @@ def login_page(request: Request, next: str = "/", token: str = ""):
 async def login(request: Request):
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
     target = form.get("next", "/")
-    if not same_secret(form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "") or "\0"):
+    if not same_secret(form.get("csrf", ""), request.cookies.get(cookie_name(request.scope, CSRF_COOKIE), "") or "\0"):
         return _form(request, target, 403)
     secret = form.get("secret", "")
     if _sessions(request).is_token(secret):
@@ -104,5 +104,5 @@ async def sign_in_proctor(request: Request):
                       "Enter your name (1 to 40 characters, no special symbols).", 400)
     response = JSONResponse({"proctor": name})
     session = request.scope.get("qm.session") or {}
-    _sessions(request).set_cookie(response, name, session.get("sid"))
+    _sessions(request).set_cookie(request.scope, response, name, session.get("sid"))
     return response

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from qmbase.platform import write_private_text
 
-COOKIE = "qm_session"
+COOKIE = "qm_session"       # + "_<port>": cookies are not kept apart by port (as Jupyter does)
 TOKEN_FILE = "web-token"
 MAX_AGE_S = 24 * 3600       # a test day; the next day starts from the link again
 PROCTOR_MAX = 40
@@ -41,6 +41,13 @@ def install_token(data_dir: Path) -> str:
         token = secrets.token_urlsafe(32)
         write_private_text(path, token + "\n")
     return token
+
+
+def cookie_name(scope: dict, base: str = COOKIE) -> str:
+    """The cookie's name for the port this request came in on: two stations (or a station
+    and its rehearsal) on one computer do not overwrite each other's sessions."""
+    server = scope.get("server") or ("", 0)
+    return f"{base}_{server[1]}"
 
 
 def login_link(base_url: str, token: str) -> str:
@@ -85,8 +92,8 @@ class Sessions:
             return None
         return doc
 
-    def set_cookie(self, response, proctor: str = "", sid: str | None = None) -> None:
-        response.set_cookie(COOKIE, self.issue(proctor, sid), max_age=MAX_AGE_S, path="/",
+    def set_cookie(self, scope: dict, response, proctor: str = "", sid: str | None = None) -> None:
+        response.set_cookie(cookie_name(scope), self.issue(proctor, sid), max_age=MAX_AGE_S, path="/",
                             httponly=True, samesite="strict")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from station.context import ENV_DATA_DIR, default_data_dir
-from station.web.session import COOKIE, TOKEN_FILE
+from station.web.session import TOKEN_FILE, cookie_name
 from tests.helpers import free_port, stop_process, wait_for
 
 __all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "station_serve",
@@ -79,17 +79,26 @@ class Server:
         kwargs.setdefault("timeout", 30)
         client = SignedIn(base_url=self.url, **kwargs)
         signed = client.get("/login", params={"token": self.token()})
-        assert signed.status_code == 303 and COOKIE in client.cookies, signed.text
+        assert signed.status_code == 303 and self.cookie_name in client.cookies, signed.text
         if proctor:
             client.post("/api/proctor", json={"name": proctor}).raise_for_status()
         return client
 
+    @property
+    def cookie_name(self) -> str:
+        return cookie_name({"server": ("127.0.0.1", self.port)})
+
+    def cookies(self, proctor: str | None = PROCTOR) -> list[dict]:
+        """A signed-in session as Playwright's ``context.add_cookies`` takes it."""
+        with self.client(proctor) as client:
+            value = client.cookies[self.cookie_name]
+        return [{"name": self.cookie_name, "value": value, "url": self.url, "httpOnly": True,
+                 "sameSite": "Strict"}]
+
     def page(self, browser, proctor: str | None = PROCTOR, **context):
         """A page of a new Chromium context that carries a signed-in session."""
-        cookie = self.client(proctor).cookies[COOKIE]
         ctx = browser.new_context(**context)
-        ctx.add_cookies([{"name": COOKIE, "value": cookie, "url": self.url,
-                          "httpOnly": True, "sameSite": "Strict"}])
+        ctx.add_cookies(self.cookies(proctor))
         return ctx.new_page()
 
 

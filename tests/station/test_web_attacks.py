@@ -183,11 +183,11 @@ def test_another_account_without_the_secret_reads_no_names(pe_station):
     assert page.status_code == 303 and page.headers["location"].startswith("/login")
     # A guessed link, a forged or replayed-from-elsewhere cookie: still nothing.
     assert stranger.get("/login", params={"token": "x" * 43}).status_code == 401
-    assert "qm_session" not in stranger.cookies
-    forged = server.client().cookies["qm_session"].rsplit(".", 1)[0] + "." + "0" * 64
-    assert stranger.get("/api/pe/export", headers={"Cookie": f"qm_session={forged}"}).status_code == 401
+    assert server.cookie_name not in stranger.cookies
+    forged = server.client().cookies[server.cookie_name].rsplit(".", 1)[0] + "." + "0" * 64
+    assert stranger.get("/api/pe/export", headers={"Cookie": f"{server.cookie_name}={forged}"}).status_code == 401
     other_install = httpx.get(server.url + "/api/pe/export",
-                              cookies={"qm_session": "eyJzaWQiOiAieCJ9." + "a" * 64}, timeout=30)
+                              cookies={server.cookie_name: "eyJzaWQiOiAieCJ9." + "a" * 64}, timeout=30)
     assert other_install.status_code == 401
 
 
@@ -216,7 +216,7 @@ def _raw_request(port: int, head: bytes) -> socket.socket:
 
 def test_request_bodies_are_capped_while_they_arrive(pe_station):
     server, _, data_dir = pe_station
-    cookie = server.client().cookies["qm_session"]
+    cookie = server.client().cookies[server.cookie_name]
     with server.client() as client:
         big = client.post("/api/pe/absent", content=b'{"code": "' + b"0" * (2 << 20) + b'"}',
                           headers={"Content-Type": "application/json"})
@@ -224,7 +224,7 @@ def test_request_bodies_are_capped_while_they_arrive(pe_station):
     # Chunked, no length: refused once the cap is passed, long before 64 MiB have been sent.
     sock = _raw_request(server.port, (
         f"POST /api/pe/absent HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-        f"Content-Type: application/json\r\nCookie: qm_session={cookie}\r\n"
+        f"Content-Type: application/json\r\nCookie: {server.cookie_name}={cookie}\r\n"
         "Transfer-Encoding: chunked\r\n\r\n").encode())
     chunk = b"%x\r\n%s\r\n" % (1 << 16, b" " * (1 << 16))
     sent, answer = 0, b""
@@ -270,7 +270,7 @@ def test_a_pin_guesser_is_slowed_then_locked_out(data_dir, station):
             csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
             answer = guesser.post("/login", data={"secret": str(guess), "csrf": csrf, "next": "/"})
             statuses.append(answer.status_code)
-            assert "qm_session" not in guesser.cookies
+            assert server.cookie_name not in guesser.cookies
         assert time.monotonic() - started < 60
         assert statuses[:3] == [401, 401, 401] or statuses[:2] == [401, 401], statuses
         assert statuses.count(429) >= 35, statuses     # nearly every guess is not even tried
@@ -278,7 +278,7 @@ def test_a_pin_guesser_is_slowed_then_locked_out(data_dir, station):
         form = guesser.get("/login")
         csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         locked = guesser.post("/login", data={"secret": "482915", "csrf": csrf, "next": "/"})
-        assert locked.status_code == 429 and "qm_session" not in guesser.cookies
+        assert locked.status_code == 429 and server.cookie_name not in guesser.cookies
         assert "秒后再试" in locked.text
         # The login link of this computer's account still works (another client, the secret).
         assert server.client().get("/api/status").status_code == 200
@@ -293,7 +293,7 @@ def test_the_pin_form_needs_its_csrf_token(data_dir, station):
     try:
         client = httpx.Client(base_url=server.url, timeout=30)
         answer = client.post("/login", data={"secret": "482915", "next": "/"})
-        assert answer.status_code == 403 and "qm_session" not in client.cookies
+        assert answer.status_code == 403 and server.cookie_name not in client.cookies
         answer = client.post("/login", data={"secret": "482915", "next": "/"},
                              headers={"Origin": "http://127.0.0.1:1"})
         assert answer.status_code == 403 and answer.json()["error"] == "cross_origin"
@@ -308,9 +308,14 @@ def test_a_non_ascii_pin_and_cookie_are_answered_not_crashed(data_dir, station):
     try:
         client = httpx.Client(base_url=server.url, timeout=30)
         for value in ("监测员".encode(), "é".encode("latin-1"), b"\xff\xfe.\xc3\xa9"):
-            answer = client.get("/api/status", headers={"Cookie": b"qm_session=" + value})
-            assert answer.status_code == 401, value
-            assert client.get("/", headers={"Cookie": b"qm_pin=" + value}).status_code == 303
+            for name in (server.cookie_name, "qm_pin", "qm_login_%d" % server.port):
+                answer = client.get("/api/status", headers={"Cookie": name.encode() + b"=" + value})
+                assert answer.status_code == 401, value
+                assert client.get("/", headers={"Cookie": name.encode() + b"=" + value}).status_code == 303
+            odd_csrf = httpx.post(server.url + "/login", content="csrf=%C3%A9&secret=%E5%8F%A3".encode(),
+                                  headers={"Cookie": b"qm_login_%d=" % server.port + value,
+                                           "Content-Type": "application/x-www-form-urlencoded"})
+            assert odd_csrf.status_code in (401, 403), odd_csrf.status_code   # answered, never a 500
         form = client.get("/login")
         csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         wrong = client.post("/login", data={"secret": "口令", "csrf": csrf, "next": "/"})
