@@ -19,7 +19,7 @@ from station.context import ENV_DATA_DIR, default_data_dir
 from station.web.session import TOKEN_FILE, cookie_name
 from tests.helpers import free_port, stop_process, wait_for
 
-__all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "station_serve",
+__all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "page_of", "station_serve",
            "pe_pending", "stop_process", "wait_for"]
 
 STATION = str(Path(sys.executable).with_name("station"))
@@ -97,9 +97,17 @@ class Server:
 
     def page(self, browser, proctor: str | None = PROCTOR, **context):
         """A page of a new Chromium context that carries a signed-in session."""
-        ctx = browser.new_context(**context)
-        ctx.add_cookies(self.cookies(proctor))
-        return ctx.new_page()
+        with self.client(proctor) as client:
+            return page_of(browser, client, **context)
+
+
+def page_of(browser, client: httpx.Client, **context):
+    """A Chromium page signed in as ``client`` is (its session cookie, hence its proctor)."""
+    ctx = browser.new_context(**context)
+    url = str(client.base_url).rstrip("/")
+    ctx.add_cookies([{"name": c.name, "value": c.value, "url": url, "httpOnly": True, "sameSite": "Strict"}
+                     for c in client.cookies.jar])
+    return ctx.new_page()
 
 
 def station_serve(env: dict | None = None) -> Server:

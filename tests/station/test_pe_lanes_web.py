@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from devices.drivers import alge_timy
 from station import config
 from tests.helpers import chromium, needs_chromium, page_errors
-from tests.station.servers import import_roster, pe_pending, station_serve, wait_for
+from tests.station.servers import import_roster, page_of, pe_pending, station_serve, wait_for
 
 pytestmark = pytest.mark.skipif(
     "lanes" not in config.DEVICE_KEYS,
@@ -27,7 +27,7 @@ def track(station, data_dir, tmp_path, pty_pair):
         'item = "run_50m"\nlanes = 2\n', encoding="utf-8")
     station("session", "open", "--kind", "pe", "--item", "run_50m", check=True)
     server = station_serve()
-    client = httpx.Client(base_url=server.url, timeout=10)
+    client = server.client(timeout=10)
     try:
         wait_for(lambda: client.get("/api/pe/state").json()["devices"][0]["status"] == "connected",
                  what="the timer connected")
@@ -75,7 +75,7 @@ def test_the_page_scans_lane_1_then_lane_2(track):
     sync_api = pytest.importorskip("playwright.sync_api")
     client, impulse = track
     with chromium(sync_api) as browser:
-        page = browser.new_page()
+        page = page_of(browser, client)
         errors = page_errors(page)
         page.goto(str(client.base_url) + "/pe")
         expect = sync_api.expect
