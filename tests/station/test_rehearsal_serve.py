@@ -267,15 +267,15 @@ def test_the_panel_buttons_work_in_a_browser(rehearsal):
         page.goto(rehearsal.server.url + "/pe?lang=en")
         state = '[data-device-row="height-1"] .plug-state'
         page.click('button[data-device="height-1"][data-action="unplug"]')
-        page.wait_for_function(f"document.querySelector('{state}').dataset.plugged === 'no'", timeout=30000)
+        # Locator waits, not wait_for_function: the station's CSP allows no eval, Playwright's included.
+        sync_api.expect(page.locator(state)).to_have_attribute("data-plugged", "no", timeout=30000)
         assert page.text_content(state) == "unplugged"
         assert not rehearsal.client.get("/api/rehearsal").json()["devices"][2]["plugged"]
         page.click('button[data-device="height-1"][data-action="plug"]')
-        page.wait_for_function(f"document.querySelector('{state}').dataset.plugged === 'yes'", timeout=30000)
+        sync_api.expect(page.locator(state)).to_have_attribute("data-plugged", "yes", timeout=30000)
         # No height sitting is open: the trainer is told the value went nowhere.
         page.click('button[data-device="height-1"][data-action="measure"]')
-        page.wait_for_function("document.querySelector('.rehearsal-message').textContent.includes('measured')",
-                               timeout=30000)
+        sync_api.expect(page.locator(".rehearsal-message")).to_contain_text("measured", timeout=30000)
         message = page.text_content(".rehearsal-message")
         assert "nothing is reading the device" in message
         value = re.search(r"measured (\S+),", message).group(1)

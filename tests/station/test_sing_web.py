@@ -108,7 +108,9 @@ def test_bad_requests_are_refused_in_both_languages_and_change_nothing(served):
         assert answer.status_code == status, (path, body, answer.text)
         doc = answer.json()
         assert zh in doc["zh"] and doc["en"], (path, body, doc)
-    assert client.post("/api/sing/record", content=b"not json").status_code == 400
+    assert client.post("/api/sing/record", content=b"not json",
+                       headers={"Content-Type": "application/json"}).status_code == 400
+    assert client.post("/api/sing/record", content=b"not json").status_code == 415   # not even JSON
     state = client.get("/api/sing/state").json()
     assert state["recording"] is None and state["last"] is None
     assert all(s["attempts_used"] == 0 for s in state["students"])
