@@ -338,3 +338,19 @@ def test_a_short_pin_stops_the_start_with_what_to_do(data_dir, station):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "至少需要 6 个字符" in result.stderr and "at least 6" in result.stderr
+
+
+def test_the_pin_throttle_grows_then_locks_and_forgets_on_success():
+    from station.web import pin
+
+    now = [0.0]
+    throttle = pin.Throttle(clock=lambda: now[0])
+    delays = [throttle.failed("10.0.0.9") for _ in range(pin.LOCK_AFTER)]
+    assert delays[:pin.FREE_TRIES] == [0.0] * pin.FREE_TRIES
+    assert delays[pin.FREE_TRIES:-1] == sorted(delays[pin.FREE_TRIES:-1]) and delays[pin.FREE_TRIES] > 0
+    assert delays[-1] == pin.LOCK_S and throttle.wait_s("10.0.0.9") == pin.LOCK_S
+    assert throttle.wait_s("10.0.0.10") == 0           # per client
+    now[0] += pin.LOCK_S
+    assert throttle.wait_s("10.0.0.9") == 0
+    throttle.succeeded("10.0.0.9")
+    assert throttle.failed("10.0.0.9") == 0.0
