@@ -86,9 +86,9 @@ class Sessions:
             return None
         try:
             doc = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except ValueError:
-            return None
-        if not isinstance(doc, dict) or time.time() - int(doc.get("at", 0)) > MAX_AGE_S:
+            if time.time() - int(doc.get("at", 0)) > MAX_AGE_S:
+                return None
+        except (ValueError, TypeError, AttributeError):
             return None
         return doc
 
