@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "rehearsal mode: simulated devices, demo roster, local collector; data in rehearsal/")
     p.add_argument("--reset", action="store_true",
                    help="与 --simulate 一起用：清空上次的演练数据 / with --simulate: start the rehearsal afresh")
+    p.add_argument("--no-browser", action="store_true",
+                   help="不自动打开浏览器（登录链接仍会显示）/ do not open the browser (the login link is still printed)")
     p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
                    help="数据目录（同 station --data-dir）/ data dir (as station --data-dir)")
 

@@ -93,6 +93,8 @@ KEYS: tuple[Key, ...] = (
     Key("web.port", 8080, "网页界面端口", "web port"),
     Key("web.pin", "", "监测员口令：网页界面对本机以外开放时必须设置",
         "proctor PIN: required when the pages are reachable from other computers"),
+    Key("web.allowed_hosts", [], "网页界面还接受的主机名或地址（防 DNS 重绑定；本机地址和 web.host 已包含）",
+        "more host names or addresses the pages answer to (against DNS rebinding; loopback and web.host are in)"),
 )
 
 # Keys whose values open doors (the upload token, the proctor PIN): `config show` says whether

@@ -1,4 +1,10 @@
-"""Real servers for station tests: `station serve` and `station collector serve` on 127.0.0.1."""
+"""Real servers for station tests: `station serve` and `station collector serve` on 127.0.0.1.
+
+The station's pages and APIs need a session, as a proctor's browser gets one: the login
+link (the install's secret, read from the data dir as a tool would) and then the proctor's
+name. ``Server.client()`` is such an httpx client; ``Server.page()`` a Chromium page of a
+signed-in browser. Writes go as JSON, as the pages send them.
+"""
 from __future__ import annotations
 
 import os
@@ -11,13 +17,29 @@ from pathlib import Path
 
 import httpx
 
+from station.context import ENV_DATA_DIR, default_data_dir
+from station.web.session import TOKEN_FILE, cookie_name
 from tests.helpers import free_port, stop_process, wait_for
 
 __all__ = ["Collector", "Server", "close_pe_sitting", "district_row", "free_port", "import_roster",
-           "last_line", "station_serve", "pe_pending", "stop_process", "timer_station", "wait_for",
-           "write_upload_config"]
+           "last_line", "page_of", "station_serve", "pe_pending", "stop_process", "timer_station",
+           "wait_for", "write_upload_config"]
 
 STATION = str(Path(sys.executable).with_name("station"))
+PROCTOR = "张老师"   # generated, as every name in tests
+
+
+class SignedIn(httpx.Client):
+    """Already open once signed in: ``with`` only closes it at the end."""
+
+    def __enter__(self):
+        return self
+
+    def post(self, url, **kwargs):
+        """A button that sends nothing still sends JSON, as the pages' qm.post sends ``{}``."""
+        if not {"json", "content", "data", "files"} & kwargs.keys():
+            kwargs["json"] = {}
+        return super().post(url, **kwargs)
 
 
 class Server:
@@ -28,8 +50,10 @@ class Server:
         self.port = port
         self.url = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
         self.verify = ssl.create_default_context(cafile=str(ca)) if ca else True
+        self.args = args
+        self.env = {**os.environ, **(env or {})}
         self.proc = subprocess.Popen([STATION, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env={**os.environ, **(env or {})})
+                                     text=True, env=self.env)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -44,6 +68,57 @@ class Server:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+    def data_dir(self) -> Path:
+        """The served station's data dir (a rehearsal's is inside the real one)."""
+        args = self.args
+        if "--data-dir" in args:
+            folder = Path(args[args.index("--data-dir") + 1])
+        else:
+            folder = Path(self.env[ENV_DATA_DIR]) if self.env.get(ENV_DATA_DIR) else default_data_dir()
+        return folder / "rehearsal" if "--simulate" in args else folder
+
+    def token(self) -> str:
+        return (self.data_dir() / TOKEN_FILE).read_text(encoding="ascii").strip()
+
+    def login_url(self, next: str = "/") -> str:
+        return f"{self.url}/login?token={self.token()}&next={next}"
+
+    def client(self, proctor: str | None = PROCTOR, **kwargs) -> httpx.Client:
+        """An httpx client signed in as a proctor's browser is: through the login link, then
+        (unless ``proctor`` is None) the proctor's name."""
+        kwargs.setdefault("timeout", 30)
+        client = SignedIn(base_url=self.url, **kwargs)
+        signed = client.get("/login", params={"token": self.token()})
+        assert signed.status_code == 303 and self.cookie_name in client.cookies, signed.text
+        if proctor:
+            client.post("/api/proctor", json={"name": proctor}).raise_for_status()
+        return client
+
+    @property
+    def cookie_name(self) -> str:
+        return cookie_name({"server": ("127.0.0.1", self.port)})
+
+    def cookies(self, proctor: str | None = PROCTOR) -> list[dict]:
+        """A signed-in session as Playwright's ``context.add_cookies`` takes it."""
+        with self.client(proctor) as client:
+            value = client.cookies[self.cookie_name]
+        return [{"name": self.cookie_name, "value": value, "url": self.url, "httpOnly": True,
+                 "sameSite": "Strict"}]
+
+    def page(self, browser, proctor: str | None = PROCTOR, **context):
+        """A page of a new Chromium context that carries a signed-in session."""
+        with self.client(proctor) as client:
+            return page_of(browser, client, **context)
+
+
+def page_of(browser, client: httpx.Client, **context):
+    """A Chromium page signed in as ``client`` is (its session cookie, hence its proctor)."""
+    ctx = browser.new_context(**context)
+    url = str(client.base_url).rstrip("/")
+    ctx.add_cookies([{"name": c.name, "value": c.value, "url": url, "httpOnly": True, "sameSite": "Strict"}
+                     for c in client.cookies.jar])
+    return ctx.new_page()
 
 
 def station_serve(env: dict | None = None) -> Server:
@@ -103,7 +178,7 @@ def timer_station(station, data_dir: Path, roster: Path, roster_csv: str, pair, 
         f'port = "{pair.station_end}"\nitem = "run_50m"\n{device_keys}\n', encoding="utf-8")
     station("session", "open", "--kind", "pe", "--item", "run_50m", check=True)
     server = station_serve()
-    client = httpx.Client(base_url=server.url, timeout=10)
+    client = server.client(timeout=10)
     try:
         wait_for(lambda: client.get("/api/pe/state").json()["devices"][0]["status"] == "connected",
                  what="the timer connected")

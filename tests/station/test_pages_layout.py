@@ -24,6 +24,9 @@ SCREENS = [(1366, 768), (768, 1024), (1024, 768)]
 STRIP_WAIT_MS = 30_000
 
 
+LIVE: list["Station"] = []   # the served stations: each browser context is signed in to all
+
+
 class Station:
     """A data dir with a roster and config, its `station` CLI, and `station serve` over it."""
 
@@ -36,6 +39,7 @@ class Station:
         self.run("roster", "import", str(root / "roster.csv"))
         self.server = station_serve(env=self.env)
         self.url = self.server.url
+        LIVE.append(self)
 
     def run(self, *args: str) -> str:
         done = subprocess.run([STATION, *args], capture_output=True, text=True, timeout=120,
@@ -47,6 +51,7 @@ class Station:
         return json.loads(self.run("session", "open", *args, "--json"))["id"]
 
     def stop(self) -> None:
+        LIVE.remove(self)
         self.server.stop()
 
 
@@ -75,6 +80,8 @@ def page_at(browser):
 
     def make(width: int = 1366, height: int = 768):
         context = browser.new_context(viewport={"width": width, "height": height})
+        for station in LIVE:
+            context.add_cookies(station.server.cookies())
         contexts.append(context)
         page = context.new_page()
         return page, page_errors(page)
@@ -284,7 +291,8 @@ def test_a_failed_upload_shows_in_red_with_a_cross_and_words(tmp_path, page_at):
 
 
 def test_status_json_carries_what_the_strip_shows(singing):
-    doc = httpx.get(singing.url + "/api/status", timeout=20).json()
+    with singing.server.client() as client:
+        doc = client.get("/api/status").json()
     [open_] = doc["open_sittings"]
     assert open_["id"] == singing.sitting and open_["title"] == {"zh": "演唱测试", "en": "singing test"}
     assert doc["uploads"] == {"configured": False, "sittings": 0, "pending": 0, "failed": 0, "done": 0}
@@ -338,7 +346,7 @@ def test_the_strip_shows_each_pe_device_light_through_an_unplug(tmp_path, pty_pa
 
 
 def test_the_login_page_shows_no_station_state_before_the_pin(tmp_path):
-    s = Station(tmp_path, '[web]\npin = "2468"\n')
+    s = Station(tmp_path, '[web]\npin = "246810"\n')
     try:
         login = httpx.get(s.url + "/login", timeout=20)
         assert login.status_code == 200 and 'id="qm-strip"' not in login.text

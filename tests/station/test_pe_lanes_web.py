@@ -6,7 +6,7 @@ from decimal import Decimal as D
 from devices.drivers import alge_timy
 from station import config
 from tests.helpers import chromium, needs_chromium, page_errors
-from tests.station.servers import pe_pending, timer_station, wait_for
+from tests.station.servers import page_of, pe_pending, timer_station, wait_for
 
 pytestmark = pytest.mark.skipif(
     "lanes" not in config.DEVICE_KEYS,
@@ -58,7 +58,7 @@ def test_the_page_scans_lane_1_then_lane_2(track):
     sync_api = pytest.importorskip("playwright.sync_api")
     client, impulse = track
     with chromium(sync_api) as browser:
-        page = browser.new_page()
+        page = page_of(browser, client)
         errors = page_errors(page)
         page.goto(str(client.base_url) + "/pe")
         expect = sync_api.expect

@@ -10,7 +10,7 @@ import serial
 
 from devices.drivers import qm_frame
 from tests.helpers import SEAL_CODE, chromium, needs_chromium
-from tests.station.servers import import_roster, station_serve, wait_for
+from tests.station.servers import import_roster, page_of, station_serve, wait_for
 
 
 class Meter:
@@ -38,7 +38,7 @@ def pe(station, data_dir, tmp_path, pty_pair):
     sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach", "--by", "张老师",
                       check=True).stdout.strip().splitlines()[-1]
     server = station_serve()
-    client = httpx.Client(base_url=server.url, timeout=10)
+    client = server.client(timeout=10)
     try:
         # The page starts the sitting's device readers; wait for the meter's green light.
         wait_for(lambda: client.get("/api/pe/state").json()["devices"][0]["status"] == "connected")
@@ -166,7 +166,7 @@ def test_the_page_works_from_the_keyboard_like_a_barcode_scanner(pe, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     client, meter, _, _ = pe
     with chromium(sync_api) as browser:
-        page = browser.new_page()
+        page = page_of(browser, client)
         page.goto(str(client.base_url) + "/pe")
         expect = sync_api.expect
         expect(page.locator("#pe-no-student")).to_be_visible()

@@ -63,15 +63,17 @@ def rehearsal(tmp_path_factory):
     server = Server(["--data-dir", str(real), "serve", "--simulate", "--port", str(port)], port)
     out = _announced(server.proc)
     admin = next(line.rsplit(" ", 1)[-1] for line in out.splitlines() if "admin token" in line)
-    info = httpx.get(server.url + "/api/rehearsal", timeout=10).json()
+    client = server.client(timeout=30)
+    info = client.get("/api/rehearsal").json()
     yield SimpleNamespace(server=server, real=real, dir=real / "rehearsal", out=out, admin=admin,
-                          info=info, client=httpx.Client(base_url=server.url, timeout=30))
+                          info=info, client=client)
     server.stop()
 
 
 def test_it_announces_what_it_started(rehearsal):
     out = rehearsal.out
     assert rehearsal.server.url in out
+    assert f"{rehearsal.server.url}/login?token={rehearsal.server.token()}" in out   # the login link
     assert rehearsal.info["dashboard_url"] in out and rehearsal.admin in out
     for device in rehearsal.info["devices"]:
         assert device["name"] in out and device["port"] in out
@@ -260,20 +262,20 @@ def test_the_panel_buttons_work_in_a_browser(rehearsal):
     from playwright import sync_api
 
     with chromium(sync_api) as browser:
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page = rehearsal.server.page(browser, viewport={"width": 1366, "height": 768})
         errors = page_errors(page)
         page.goto(rehearsal.server.url + "/pe?lang=en")
         state = '[data-device-row="height-1"] .plug-state'
         page.click('button[data-device="height-1"][data-action="unplug"]')
-        page.wait_for_function(f"document.querySelector('{state}').dataset.plugged === 'no'", timeout=30000)
+        # Locator waits, not wait_for_function: the station's CSP allows no eval, Playwright's included.
+        sync_api.expect(page.locator(state)).to_have_attribute("data-plugged", "no", timeout=30000)
         assert page.text_content(state) == "unplugged"
         assert not rehearsal.client.get("/api/rehearsal").json()["devices"][2]["plugged"]
         page.click('button[data-device="height-1"][data-action="plug"]')
-        page.wait_for_function(f"document.querySelector('{state}').dataset.plugged === 'yes'", timeout=30000)
+        sync_api.expect(page.locator(state)).to_have_attribute("data-plugged", "yes", timeout=30000)
         # No height sitting is open: the trainer is told the value went nowhere.
         page.click('button[data-device="height-1"][data-action="measure"]')
-        page.wait_for_function("document.querySelector('.rehearsal-message').textContent.includes('measured')",
-                               timeout=30000)
+        sync_api.expect(page.locator(".rehearsal-message")).to_contain_text("measured", timeout=30000)
         message = page.text_content(".rehearsal-message")
         assert "nothing is reading the device" in message
         value = re.search(r"measured (\S+),", message).group(1)
@@ -311,14 +313,15 @@ def test_a_second_start_continues_the_rehearsal_and_reset_starts_afresh(rehearsa
 
     again = start()
     try:
-        sittings = httpx.get(again.url + "/api/uploads", timeout=10).json()["sittings"]
+        sittings = again.client().get("/api/uploads").json()["sittings"]
         assert sittings, "the closed sitting of the first start is kept"
     finally:
         again.stop()
     fresh = start("--reset")
     try:
-        assert httpx.get(fresh.url + "/api/uploads", timeout=10).json()["sittings"] == []
-        assert httpx.get(fresh.url + "/api/status", timeout=10).json()["roster_size"] == 48
+        with fresh.client() as client:
+            assert client.get("/api/uploads").json()["sittings"] == []
+            assert client.get("/api/status").json()["roster_size"] == 48
     finally:
         fresh.stop()
 
@@ -331,9 +334,10 @@ def test_reset_without_simulate_is_refused(station):
 def test_without_simulate_there_are_no_rehearsal_controls(data_dir):
     server = station_serve()
     try:
-        assert httpx.get(server.url + "/api/rehearsal", timeout=10).status_code == 404
-        assert httpx.post(server.url + "/api/rehearsal/devices/reach-1/unplug", timeout=10).status_code == 404
-        assert "演练控制" not in httpx.get(server.url + "/", timeout=10).text
+        with server.client() as client:
+            assert client.get("/api/rehearsal").status_code == 404
+            assert client.post("/api/rehearsal/devices/reach-1/unplug", json={}).status_code == 404
+            assert "演练控制" not in client.get("/").text
     finally:
         server.stop()
 
@@ -347,11 +351,12 @@ def test_a_rehearsal_station_served_without_simulate_shows_the_refused_collector
         'token = "t"\n', encoding="utf-8")
     server = station_serve()
     try:
-        html = httpx.get(server.url + "/uploads", params={"lang": "zh"}, timeout=10).text
-        assert "演练模式不会上传到正式汇集服务器（https://collector.example:8443）" in html
-        html = httpx.get(server.url + "/", params={"lang": "en"}, timeout=10).text
-        assert "Rehearsal mode never uploads to a real collector" in html
-        assert httpx.get(server.url + "/api/rehearsal", timeout=10).status_code == 404
+        with server.client() as client:
+            html = client.get("/uploads", params={"lang": "zh"}).text
+            assert "演练模式不会上传到正式汇集服务器（https://collector.example:8443）" in html
+            html = client.get("/", params={"lang": "en"}).text
+            assert "Rehearsal mode never uploads to a real collector" in html
+            assert client.get("/api/rehearsal").status_code == 404
     finally:
         server.stop()
     assert "Rehearsal mode never uploads" in server.proc.stderr.read()
