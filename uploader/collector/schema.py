@@ -31,4 +31,11 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["prechecks"].create_index(["station"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial]
+def m002_upload_metadata(db: sqlite_utils.Database) -> None:
+    # tus creation: a HEAD MUST carry the Upload-Metadata the client created the upload with.
+    db["uploads"].add_column("metadata", str)
+    # Open uploads are counted per station at each creation (the per-station cap).
+    db["uploads"].create_index(["station", "state"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_upload_metadata]
