@@ -143,6 +143,7 @@ def create_app(data_dir: str | Path, storage: str | None = None,
     app = FastAPI(title="qm-station collector", version=version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.collector = state
+    app.add_middleware(tus.MethodOverride)
 
     @app.exception_handler(CollectorError)
     async def collector_error(request: Request, exc: CollectorError):

@@ -56,6 +56,22 @@ def is_tus_path(path: str) -> bool:
     return path == "/files" or path.startswith("/files/")
 
 
+class MethodOverride:
+    """tus core (X-HTTP-Method-Override): the header MUST be taken as the request's method, for
+    clients whose runtime or proxy cannot send PATCH or DELETE. ASGI middleware, /files only."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and is_tus_path(scope["path"]):
+            for name, value in scope["headers"]:
+                if name == b"x-http-method-override":
+                    scope = {**scope, "method": value.decode("latin-1").strip().upper()}
+                    break
+        await self.app(scope, receive, send)
+
+
 def tus_headers(**extra) -> dict[str, str]:
     return {"Tus-Resumable": TUS_VERSION, **{k.replace("_", "-"): str(v) for k, v in extra.items()}}
 

@@ -213,3 +213,21 @@ def test_probe_counts_a_streamed_body(collector, tus_for):
     tus = tus_for()
     answer = tus.http.put("/api/probe", content=iter([b"x" * 65536] * 16))
     assert answer.json() == {"bytes": 16 * 65536}
+
+
+def test_open_uploads_per_station_are_capped(collector_factory):
+    server = collector_factory("--max-open-uploads", "3")
+    with httpx.Client(base_url=server.url, headers={
+            "Authorization": f"Bearer {server.tokens['S01']}", "Tus-Resumable": "1.0.0"}) as http:
+        def create(path: str) -> httpx.Response:
+            return http.post("/files/", headers={"Upload-Length": "10", "Upload-Metadata": ",".join(
+                f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in
+                {"station": "S01", "sitting": "CAP", "path": path, "sha256": "0" * 64}.items())})
+        first = [create(f"{n}.csv").headers["Location"] for n in range(3)]
+        assert create("0.csv").status_code == 201  # creating again replaces, it does not add
+        refused = create("3.csv")
+        assert refused.status_code == 429 and refused.json()["error"] == "too_many_open"
+        assert refused.headers["Tus-Resumable"] == "1.0.0"
+        assert "3" in refused.json()["message_zh"] and "DELETE" in refused.json()["message_en"]
+        assert http.delete(first[1]).status_code == 204
+        assert create("3.csv").status_code == 201
