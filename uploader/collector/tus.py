@@ -38,6 +38,15 @@ EXTENSIONS = "creation,checksum,termination"
 # sha1 is the one algorithm the tus checksum extension requires; sha256 from older stations.
 CHECKSUMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "crc32": Crc32}
 FLUSH_BYTES = 1024 * 1024  # bytes handed to the writing and hashing threads at a time
+# PATCH body bytes all uploads together may hold in memory (blocks being gathered or written).
+# Past it a PATCH hands over what it has at once and waits for it to land before reading on
+# (uvicorn then stops reading its socket and TCP holds the rest), so a thousand stations at
+# once cannot grow the collector by up to two blocks each.
+MEMORY_BUDGET = 64 * 1024 * 1024
+
+
+class Held:
+    bytes = 0  # of all PATCH bodies in memory; event loop only
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # tus: Upload-Length and Upload-Offset are non-negative integers. ASCII digits only (str.isdigit
 # takes "²" and other Unicode digits int() then refuses), and no more than fit in 63 bits.
@@ -330,8 +339,18 @@ async def pump(request: Request, chunk: Chunk, room: int, idle_timeout: float,
     block: list[bytes] = []
     in_block = queued = 0
     pending = None
+    pending_bytes = mine = 0  # the block in flight; what this PATCH counts in Held.bytes
     pieces = request.stream().__aiter__()
     disconnected = False
+
+    async def landed() -> None:
+        nonlocal pending, pending_bytes, mine
+        await pending
+        pending = None
+        mine -= pending_bytes
+        Held.bytes -= pending_bytes
+        pending_bytes = 0
+
     try:
         while not hold.stop_asked:
             try:
@@ -357,18 +376,25 @@ async def pump(request: Request, chunk: Chunk, room: int, idle_timeout: float,
             if piece:
                 block.append(piece)
                 in_block += len(piece)
-            if in_block >= FLUSH_BYTES:
+                mine += len(piece)
+                Held.bytes += len(piece)
+            over_budget = Held.bytes > MEMORY_BUDGET
+            if in_block >= FLUSH_BYTES or (over_budget and in_block):
                 if pending is not None:
-                    await pending  # one block in flight: blocks land in order
+                    await landed()  # one block in flight: blocks land in order
                 pending = loop.run_in_executor(WRITERS, chunk.write, block)
+                pending_bytes = in_block
                 queued += in_block
                 block, in_block = [], 0
+                if over_budget:
+                    await landed()
         if pending is not None:
-            await pending
+            await landed()
         if block:
             await loop.run_in_executor(WRITERS, chunk.write, block)
         return disconnected or hold.stop_asked
     finally:
+        Held.bytes -= mine
         if pending is not None and not pending.done():
             # Refused or cancelled: let the block in flight land before the caller cuts it off.
             await asyncio.wait([pending])
