@@ -123,16 +123,14 @@ print(json.dumps({"seconds": dt, "vmhwm_kib": hwm, "cpu_s": ru.ru_utime + ru.ru_
 HEARTBEAT_S = 5.0  # the station worker's heartbeat is slower; 5 s keeps 1 000 stations busy
 
 MANY = r"""
-import datetime, json, sys, threading, time
+import json, sys, threading, time
 from pathlib import Path
-import httpx
 from uploader.client import FileToSend, TusClient
-url, tokens, path, digest, sitting, chunk_size, every = sys.argv[1:8]
+url, tokens, path, digest, sitting, chunk_size = sys.argv[1:7]
 tokens = json.loads(Path(tokens).read_text())
 digest = json.loads(Path(digest).read_text())
 size = Path(path).stat().st_size
 errors, start = [], threading.Barrier(len(tokens) + 1)
-beats, done = [0], threading.Event()
 
 def station(sid, token):
     f = FileToSend(Path(path), size, digest["sha256"], int(chunk_size), digest["chunks"],
@@ -145,36 +143,44 @@ def station(sid, token):
     except Exception as e:
         errors.append(f"{sid}: {type(e).__name__}: {e}"[:300])
 
-def heartbeats(share):
-    # Every station's heartbeat every `every` seconds, on connections of their own, for as
-    # long as the uploads run (as a station's worker sends them beside its upload).
+threads = [threading.Thread(target=station, args=kv) for kv in tokens.items()]
+for t in threads: t.start()
+start.wait()
+t0 = time.perf_counter()
+for t in threads: t.join()
+print(json.dumps({"seconds": time.perf_counter() - t0, "errors": errors}))
+"""
+
+# Every station's heartbeat every `every` seconds, from a process of its own (the uploading
+# threads would starve it of the GIL), until the file `stop` appears.
+HEARTBEATS = r"""
+import datetime, json, sys, threading, time
+from pathlib import Path
+import httpx
+url, tokens, every, stop = sys.argv[1:5]
+items = list(json.loads(Path(tokens).read_text()).items())
+beats, errors = [0], []
+
+def beat(share):
     with httpx.Client(base_url=url, timeout=600) as http:
-        while not done.is_set():
+        while not Path(stop).exists():
             began = time.monotonic()
             for sid, token in share:
                 body = {"at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                         "version": "bench", "sittings_open": 1}
                 try:
-                    r = http.post(f"/api/stations/{sid}/heartbeat", json=body,
-                                  headers={"Authorization": f"Bearer {token}"})
-                    r.raise_for_status()
+                    http.post(f"/api/stations/{sid}/heartbeat", json=body,
+                              headers={"Authorization": f"Bearer {token}"}).raise_for_status()
                     beats[0] += 1
                 except Exception as e:
                     errors.append(f"heartbeat {sid}: {type(e).__name__}: {e}"[:300])
-            done.wait(max(0.0, float(every) - (time.monotonic() - began)))
+            while time.monotonic() - began < float(every) and not Path(stop).exists():
+                time.sleep(0.05)
 
-threads = [threading.Thread(target=station, args=kv) for kv in tokens.items()]
-items = list(tokens.items())
-beaters = [threading.Thread(target=heartbeats, args=(items[i::8],)) for i in range(8)]
+threads = [threading.Thread(target=beat, args=(items[i::8],)) for i in range(8)]
 for t in threads: t.start()
-start.wait()
-t0 = time.perf_counter()
-for t in beaters: t.start()
 for t in threads: t.join()
-seconds = time.perf_counter() - t0
-done.set()
-for t in beaters: t.join()
-print(json.dumps({"seconds": seconds, "errors": errors, "heartbeats": beats[0]}))
+print(json.dumps({"heartbeats": beats[0], "errors": errors}))
 """
 
 REFERENCE_DIR = ROOT / "scripts" / "bench" / "tus_reference"
@@ -369,15 +375,23 @@ class Side:
 
         watcher = threading.Thread(target=watch)
         watcher.start()
+        stop_file = data / "stop-heartbeats"
+        beater = subprocess.Popen(
+            [sys.executable, "-c", HEARTBEATS, collector.url, str(tokens_path), str(HEARTBEAT_S),
+             str(stop_file)], stdout=subprocess.PIPE, text=True, cwd=self.src or ROOT,
+            env=src_env(self.src))
         try:
             sitting = "M" + uuid.uuid4().hex[:8]
             r = run_py(MANY, collector.url, str(tokens_path), str(small),
-                       str(self.small_digests[mib]), sitting, str(self.chunk_size),
-                       str(HEARTBEAT_S), src=self.src)
+                       str(self.small_digests[mib]), sitting, str(self.chunk_size), src=self.src)
         finally:
+            stop_file.touch()
+            beats = json.loads(beater.communicate(timeout=600)[0].strip().splitlines()[-1])
             stop.set()
             watcher.join()
             collector.stop()
+        r["errors"] += beats["errors"]
+        r["heartbeats"] = beats["heartbeats"]
         stored_ok = sum((data / "files" / sid / sitting / "recordings" / "s.flac").is_file()
                         for sid in stations)
         figures = self.many.setdefault(f"{count}x{mib:g}", {
