@@ -46,3 +46,16 @@ ensure_venv() {
     touch "$stamp"
   fi
 }
+
+# ensure_npm DIR — install DIR's npm packages exactly as its package-lock.json pins them
+# (again only when the lock file changed since the last install).
+ensure_npm() {
+  local dir="$ROOT/$1"
+  command -v npm >/dev/null || ensure_apt nodejs npm
+  local stamp="$dir/node_modules/.installed"
+  if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
+    say "setup: installing the npm packages of $1 (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    touch "$stamp"
+  fi
+}

@@ -1,7 +1,6 @@
 """The collector application: its state (db, spool, storage) and the routers composed."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from importlib import metadata
@@ -12,6 +11,7 @@ from fastapi import FastAPI, Request
 
 from .. import contract
 from . import auth, sittings, stations, tus
+from .locks import UploadLocks
 from .messages import CollectorError
 from .spool import Spool, truncate
 from .storage import LocalStorage, S3Storage, open_storage, safe_key
@@ -23,6 +23,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024 ** 3
 # the station's retry. Long enough for a congested school link, short next to the OS's own
 # detection of a dead TCP peer (minutes to hours).
 DEFAULT_PATCH_IDLE_TIMEOUT = 20.0
+# Unfinished uploads one station may have open at once. A station sends its files one by one
+# and a re-created upload replaces the old one of the same path, so a real station stays far
+# below; the cap stops one token (a buggy or stolen one) from filling the database and spool.
+DEFAULT_MAX_OPEN_UPLOADS = 1000
 
 
 def version() -> str:
@@ -38,24 +42,22 @@ class Collector:
 
     def __init__(self, db: sqlite_utils.Database, spool: Spool, storage: LocalStorage | S3Storage,
                  max_upload_bytes: int, expected_station_version: str | None = None,
-                 patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT):
+                 patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
+                 max_open_uploads: int = DEFAULT_MAX_OPEN_UPLOADS):
         self.db, self.spool, self.storage = db, spool, storage
+        self.max_open_uploads = max_open_uploads
         self.max_upload_bytes = max_upload_bytes
         self.patch_idle_timeout = patch_idle_timeout
         self.expected_station_version = expected_station_version
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.locks = UploadLocks()
 
     def station(self, request: Request) -> str:
         return auth.station_for(self.db, auth.bearer(request))
-
-    def lock(self, upload_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(upload_id, asyncio.Lock())
 
     def discard(self, upload_id: str) -> None:
         with self.db.conn:
             self.db["uploads"].update(upload_id, {"state": "discarded"})
         self.spool.remove(upload_id)
-        self._locks.pop(upload_id, None)
 
     def key(self, row: dict) -> str:
         return safe_key(row["station"], row["sitting"], row["path"])
@@ -81,7 +83,6 @@ class Collector:
             self.db["uploads"].update(row["id"], {"state": "done", "offset": row["length"],
                                                   "finished_at": now_iso()})
         self.spool.forget(row["id"])
-        self._locks.pop(row["id"], None)
         sittings.update_completeness(self.db, row["station"], row["sitting"])
 
     def log_storage_error(self, row: dict, exc: BaseException) -> None:
@@ -140,13 +141,14 @@ def create_app(data_dir: str | Path, storage: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                s3_endpoint_url: str | None = None,
                expected_station_version: str | None = None,
-               patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT) -> FastAPI:
+               patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
+               max_open_uploads: int = DEFAULT_MAX_OPEN_UPLOADS) -> FastAPI:
     if patch_idle_timeout <= 0:
         raise ValueError("patch_idle_timeout must be positive")
     data_dir = Path(data_dir)
     state = Collector(open_db(data_dir), Spool(data_dir / "incoming"),
                       open_storage(storage, data_dir, s3_endpoint_url), max_upload_bytes,
-                      expected_station_version, patch_idle_timeout)
+                      expected_station_version, patch_idle_timeout, max_open_uploads)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -156,10 +158,14 @@ def create_app(data_dir: str | Path, storage: str | None = None,
     app = FastAPI(title="qm-station collector", version=version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.collector = state
+    app.add_middleware(tus.MethodOverride)
 
     @app.exception_handler(CollectorError)
     async def collector_error(request: Request, exc: CollectorError):
-        return exc.response()
+        answer = exc.response()
+        if tus.is_tus_path(request.url.path):  # tus: every answer says its version, errors too
+            answer.headers.setdefault("Tus-Resumable", tus.TUS_VERSION)
+        return answer
 
     @app.get("/api/health")
     async def health():

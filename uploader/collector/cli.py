@@ -9,7 +9,8 @@ import socket
 import sys
 from pathlib import Path
 
-from .app import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PATCH_IDLE_TIMEOUT, create_app
+from .app import (DEFAULT_MAX_OPEN_UPLOADS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PATCH_IDLE_TIMEOUT,
+                  create_app)
 from .auth import new_admin_token, register_station
 from .connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, guarded_protocol
 from .store import open_db
@@ -21,14 +22,15 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
           expected_station_version: str | None = None, fd: int | None = None,
           patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
           header_timeout: float = DEFAULT_HEADER_TIMEOUT,
-          max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+          max_connections: int = DEFAULT_MAX_CONNECTIONS,
+          max_open_uploads: int = DEFAULT_MAX_OPEN_UPLOADS) -> None:
     """Run the collector until interrupted. `fd`: an already-listening socket (tests)."""
     import uvicorn
 
     app = create_app(data_dir, storage=storage, max_upload_bytes=max_upload_bytes,
                      s3_endpoint_url=s3_endpoint_url,
                      expected_station_version=expected_station_version,
-                     patch_idle_timeout=patch_idle_timeout)
+                     patch_idle_timeout=patch_idle_timeout, max_open_uploads=max_open_uploads)
     options = dict(log_level="info", access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
                    timeout_keep_alive=30, http=guarded_protocol(header_timeout, max_connections),
                    # requests beyond this many at once get 503 (the station retries later)
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT,
                      help="seconds a connection has to send a request's headers")
     run.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS)
+    run.add_argument("--max-open-uploads", type=int, default=DEFAULT_MAX_OPEN_UPLOADS,
+                     help="unfinished uploads one station may have open at once")
     add = sub.add_parser("add-station")
     add.add_argument("station_id")
     add.add_argument("--data", required=True)
@@ -92,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.host, args.port, args.data, args.storage, args.tls_cert, args.tls_key,
               args.max_upload_bytes, args.s3_endpoint_url, args.expected_station_version,
               fd=args.fd, patch_idle_timeout=args.patch_idle_timeout,
-              header_timeout=args.header_timeout, max_connections=args.max_connections)
+              header_timeout=args.header_timeout, max_connections=args.max_connections,
+              max_open_uploads=args.max_open_uploads)
     elif args.command == "add-station":
         try:
             print(add_station(args.station_id, args.data, args.school, args.room))

@@ -37,4 +37,12 @@ def m002_manifest_signature(db: sqlite_utils.Database) -> None:
     db["uploads"].add_column("signature", str)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_manifest_signature]
+def m003_upload_metadata(db: sqlite_utils.Database) -> None:
+    # tus creation: a HEAD MUST carry the Upload-Metadata the client created the upload with.
+    db["uploads"].add_column("metadata", str)
+    # Open uploads are counted per station at each creation (the per-station cap).
+    db["uploads"].create_index(["station", "state"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_manifest_signature,
+                                                              m003_upload_metadata]
