@@ -176,6 +176,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from qmbase.platform import configure_console
+
+    configure_console()  # a GB18030-only name must not crash output piped on a GBK console
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

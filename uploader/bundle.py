@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from qmbase.platform import fsync_dir
+
 try:  # ISA-L's CRC-32 (python-isal): the very same checksum as zlib's, ~8x faster (PCLMUL)
     from isal.isal_zlib import crc32 as _crc32
 except ImportError:  # the stdlib's, where isal is not installed: slower, same values
@@ -193,17 +195,6 @@ def digest_file(path: Path, chunk_size: int = DEFAULT_CHUNK_SIZE, relpath: str =
     return FileDigest(relpath or Path(path).name, size, sha, chunk_size, chunks)
 
 
-def _fsync_dir(path: Path) -> None:
-    # Directories cannot be opened for fsync on Windows; NTFS journals the rename itself.
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _place(src: Path, dest: Path, link: bool, chunk_size: int, relpath: str) -> FileDigest:
     """Hard-link (same disk) or copy ``src`` to ``dest``, hashing it in the same single pass."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -312,9 +303,9 @@ def write_bundle(dest: Path | str, *, station: str, sitting: str, token: str,
         data = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
         digests[MANIFEST] = _write_bytes(staging / MANIFEST, data, chunk_size, MANIFEST)
         for d in {(staging / r).parent for r in digests}:
-            _fsync_dir(d)
+            fsync_dir(d)
         os.replace(staging, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
+from qmbase.platform import fsync_dir
+
 
 # Device names Windows opens instead of a file, whatever the extension (collectors may run there).
 WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
@@ -45,17 +47,6 @@ class Storage(Protocol):
         """Take ownership of `local_file` (already verified) and keep it under `key`, durably."""
 
     def exists(self, key: str) -> bool: ...
-
-
-def fsync_dir(directory: Path) -> None:
-    # Directories cannot be opened for fsync on Windows; NTFS journals the rename itself.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LocalStorage:
