@@ -155,7 +155,7 @@ def stop_child(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     if WINDOWS:
         try:
             os.kill(proc.pid, __import__("signal").CTRL_BREAK_EVENT)
-        except OSError:
+        except (OSError, SystemError):  # no console shared; CPython 3.11 may say SystemError
             proc.kill()
     else:
         proc.terminate()
@@ -296,9 +296,12 @@ class _WindowsAcl:
         return self._sid
 
     def set_owner_only(self, path: Path, inherit: bool) -> None:
+        flags = "OICI" if inherit else ""  # folders: passed on to what is created inside
+        self.set_dacl(path, f"D:P(A;{flags};FA;;;{self.user_sid()})(A;{flags};FA;;;{_SYSTEM})")
+
+    def set_dacl(self, path: Path, sddl: str) -> None:
+        """Replace the DACL of ``path``; "D:P…" also stops inheriting from the parent."""
         ctypes, wintypes, adv, k32 = self._api()
-        flags = "OICI" if inherit else ""
-        sddl = f"D:P(A;{flags};FA;;;{self.user_sid()})(A;{flags};FA;;;{_SYSTEM})"
         sd = ctypes.c_void_p()
         if not adv.ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, 1, ctypes.byref(sd), None):
             raise ctypes.WinError(ctypes.get_last_error())
@@ -307,8 +310,8 @@ class _WindowsAcl:
             dacl = ctypes.c_void_p()
             adv.GetSecurityDescriptorDacl(sd, ctypes.byref(present), ctypes.byref(dacl),
                                           ctypes.byref(defaulted))
-            # DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION: nothing inherited.
-            info = 0x00000004 | 0x80000000
+            # DACL_SECURITY_INFORMATION, and PROTECTED_DACL_SECURITY_INFORMATION for "D:P".
+            info = 0x00000004 | (0x80000000 if sddl.startswith("D:P") else 0x20000000)
             adv.SetNamedSecurityInfoW.argtypes = [wintypes.LPWSTR, ctypes.c_int, wintypes.DWORD,
                                                   ctypes.c_void_p, ctypes.c_void_p,
                                                   ctypes.c_void_p, ctypes.c_void_p]

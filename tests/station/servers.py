@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import free_port, stop_process, wait_for
+from tests.helpers import free_port, station_command, stop_process, wait_for
 
 __all__ = ["Collector", "Server", "free_port", "import_roster", "last_line", "station_serve",
            "pe_pending", "stop_process", "wait_for"]
 
-STATION = str(Path(sys.executable).with_name("station"))
+STATION = station_command()
 
 
 class Server:
@@ -23,7 +22,7 @@ class Server:
     def __init__(self, args: list[str], port: int, env: dict | None = None):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([STATION, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen([*STATION, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, **(env or {})})
         deadline = time.monotonic() + 60
         while True:
@@ -60,7 +59,7 @@ def import_roster(station, path: Path, csv_text: str, encoding: str = "utf-8") -
 
 
 def last_line(*args: str) -> str:
-    out = subprocess.run([STATION, *args], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run([*STATION, *args], capture_output=True, text=True, check=True, timeout=60)
     return out.stdout.strip().splitlines()[-1]
 
 
