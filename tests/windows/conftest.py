@@ -25,6 +25,16 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def wine_services():
+    """Start Wine's own services (winedevice, plugplay, explorer) with nothing attached: the
+    first Windows program after a fresh wineserver starts them, and they would keep its
+    stdout pipe open after it exits."""
+    if WIN_STATION:
+        subprocess.run(["wine", "cmd", "/c", "exit"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+
 def wine_path(path: Path) -> str:
     """The Windows name of a Linux path: Wine maps / to drive Z:."""
     return "Z:" + str(path).replace("/", "\\")
