@@ -56,7 +56,7 @@ def serve(args) -> int:
     host, port = _address(args, station.config)
     station.db  # create and upgrade the database before the first request
     print(f"工作站已启动，请在浏览器中打开 / station running, open: http://{host}:{port}/", flush=True)
-    _run(station, host, port)
+    _run(station, host, port, open_browser=getattr(args, "open", False))
     return 0
 
 
@@ -75,7 +75,7 @@ def _serve_rehearsal(args) -> int:
         raise UsageError(str(exc)) from None
     try:
         rig.announce(f"http://{host}:{port}/")
-        _run(rig.station, host, port, rehearsal=rig)
+        _run(rig.station, host, port, rehearsal=rig, open_browser=getattr(args, "open", False))
     finally:
         rig.stop()
         print("演练已结束，模拟设备和演练汇集服务器已停止。/ Rehearsal ended: simulated devices and "
@@ -94,7 +94,27 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, exit_)
 
 
-def _run(station: Station, host: str, port: int, rehearsal=None) -> None:
+def _open_when_up(url: str, host: str, port: int) -> None:
+    """Open the browser once the pages answer (the launchers' double-click), not before."""
+    import threading
+    import time
+    import webbrowser
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError:
+                time.sleep(0.3)
+                continue
+            webbrowser.open(url)
+            return
+
+    threading.Thread(target=wait_then_open, name="open-browser", daemon=True).start()
+
+
+def _run(station: Station, host: str, port: int, rehearsal=None, open_browser: bool = False) -> None:
     import logging
 
     import uvicorn
@@ -115,4 +135,6 @@ def _run(station: Station, host: str, port: int, rehearsal=None) -> None:
             return {d.name for s in Hub.of(app).running().values() for d in s.devices}
 
         app.state.on_precheck_started = lambda: rehearsal.press_during_precheck(busy)
+    if open_browser:
+        _open_when_up(f"http://{host}:{port}/", host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning")
