@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import Callable
 
 import serial
 import serial.tools.list_ports
+
+from qmbase.platform import com_ports_present, port_name
 
 from . import drivers
 from .drivers import Driver, Reading
@@ -115,7 +116,7 @@ def open_port(name: str, driver: Driver | type[Driver], settings: PortSettings |
     with the driver's line settings unless the config overrides them."""
     s = settings or PortSettings()
     try:
-        port = serial.serial_for_url(name, do_not_open=True)
+        port = serial.serial_for_url(port_name(name), do_not_open=True)
         port.baudrate = s.baud or driver.baud
         port.bytesize = s.bytesize or driver.bytesize
         port.parity = s.parity or driver.parity
@@ -136,27 +137,35 @@ def open_port(name: str, driver: Driver | type[Driver], settings: PortSettings |
     return port
 
 
-# --- Whether a port is still there: the one OS-specific corner of this module. ---------
-if sys.platform == "win32":
-    def port_present(name: str) -> bool:
-        return is_url(name) or name.upper() in {p.device.upper() for p in serial.tools.list_ports.comports()}
-else:
-    def port_present(name: str) -> bool:
-        # A USB adapter's /dev/ttyUSBn and a PTY pair's link vanish when unplugged.
-        return is_url(name) or os.path.exists(name)
+def port_present(name: str) -> bool:
+    """Whether the port is still there: a USB adapter's /dev/ttyUSBn, a PTY pair's link or a
+    Windows COM port vanish when unplugged."""
+    if is_url(name):
+        return True
+    present = com_ports_present()
+    if present is None:
+        return os.path.exists(name)
+    return port_name(name) in present or port_name(name) in {
+        port_name(p.device) for p in serial.tools.list_ports.comports()}
 
 
 def list_ports() -> list[dict]:
-    """Serial ports the OS sees now, named as it names them (COM3, /dev/ttyUSB0)."""
+    """Serial ports the OS sees now, named as it names them (COM3, /dev/ttyUSB0). On Windows
+    also the COM ports SetupAPI does not list (virtual pairs), with what is known of them."""
     out = []
+    seen = set()
     for p in sorted(serial.tools.list_ports.comports(), key=lambda p: p.device):
+        seen.add(port_name(p.device))
         out.append({
-            "port": p.device,
+            "port": port_name(p.device),
             "vid_pid": f"{p.vid:04X}:{p.pid:04X}" if p.vid is not None else None,
             "description": p.description if p.description != "n/a" else None,
             "manufacturer": p.manufacturer,
             "serial_number": p.serial_number,
         })
+    for name in sorted((com_ports_present() or set()) - seen, key=lambda n: int(n[3:])):
+        out.append({"port": name, "vid_pid": None, "description": None, "manufacturer": None,
+                    "serial_number": None})
     return out
 
 

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true",
                    help="演练模式：模拟设备、演示名册和本机汇集服务器，数据放在数据目录的 rehearsal/ 中 / "
                         "rehearsal mode: simulated devices, demo roster, local collector; data in rehearsal/")
+    p.add_argument("--open", action="store_true",
+                   help="启动后在浏览器中打开页面 / open the pages in the browser once running")
     p.add_argument("--reset", action="store_true",
                    help="与 --simulate 一起用：清空上次的演练数据 / with --simulate: start the rehearsal afresh")
     p.add_argument("--no-browser", action="store_true",
@@ -73,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "precheck", "station.commands.precheck:run", "设备检查：本机是否准备就绪 / equipment pre-check")
     _json_flag(p)
     p.add_argument("--html", metavar="FILE", help="写出可打印的检查报告 / write a printable report")
+    p.add_argument("--open-report", action="store_true",
+                   help="在浏览器中打开检查报告（默认保存在数据目录 reports/ 中）/ open the report in the browser")
     p.add_argument("--no-network", action="store_true", help="不检查网络，不报送 / skip the network checks")
     p.add_argument("--audio-in", metavar="DEV", help="麦克风名称中的一段文字 / part of the microphone's name")
     p.add_argument("--audio-out", metavar="DEV", help="耳机名称中的一段文字 / part of the earphones' name")
@@ -213,6 +217,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from qmbase.platform import configure_console
+
+    configure_console()  # a GB18030-only name must not crash output piped on a GBK console
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

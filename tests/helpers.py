@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,32 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                     reason="Debian chromium is not installed")
+
+
+def _under_wine() -> bool:
+    if sys.platform != "win32":
+        return False
+    import ctypes
+
+    return hasattr(ctypes.windll.ntdll, "wine_get_version")
+
+
+UNDER_WINE = _under_wine()
+# Wine 8 accepts a file's ACL (SetNamedSecurityInfoW succeeds) but keeps only Unix modes:
+# the DACL read back is made from them. Real Windows (NTFS) keeps it.
+reads_acls_back = pytest.mark.skipif(UNDER_WINE, reason="Wine does not keep file ACLs")
+
+
+def station_command() -> list[str]:
+    r"""How a test runs the `station` command of the Python running the tests: the console
+    script of a venv (bin/station, Scripts\station.exe), else ``python -m station`` (the
+    Windows package's embeddable Python has no Scripts folder)."""
+    exe = Path(sys.executable)
+    for candidate in (exe.with_name("station"), exe.with_name("station.exe"),
+                      exe.parent / "Scripts" / "station.exe"):
+        if candidate.is_file():
+            return [str(candidate)]
+    return [sys.executable, "-m", "station"]
 
 
 def free_port() -> int:

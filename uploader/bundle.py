@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from qmbase.platform import fsync_dir
+
 try:  # ISA-L's CRC-32 (python-isal): the very same checksum as zlib's, ~8x faster (PCLMUL)
     from isal.isal_zlib import crc32 as _crc32
 except ImportError:  # the stdlib's, where isal is not installed: slower, same values

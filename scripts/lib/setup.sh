@@ -2,7 +2,8 @@
 # Sourced, not run. Debian/Ubuntu packages through apt; Python packages in .venv.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-VENV="$ROOT/.venv"
+# QM_VENV: use an existing venv as it is (a worktree sharing one); nothing is installed into it.
+VENV="${QM_VENV:-$ROOT/.venv}"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -27,6 +28,10 @@ ensure_apt() {
 # ensure_venv [EXTRAS] — create .venv if missing and install the project (editable) into it.
 # Re-installs only when pyproject.toml changed since the last install.
 ensure_venv() {
+  if [ -n "${QM_VENV:-}" ]; then
+    [ -x "$VENV/bin/python" ] || { say "setup: QM_VENV=$QM_VENV has no bin/python"; return 1; }
+    return 0
+  fi
   local extras=${1:-}
   local spec="$ROOT"
   [ -n "$extras" ] && spec="$ROOT[$extras]"

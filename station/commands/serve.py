@@ -68,7 +68,7 @@ def serve(args) -> int:
     print(f"工作站已启动，请在浏览器中打开 / station running, open: {link}", flush=True)
     print("（此链接含本机登录码，请勿发给他人 / the link carries this computer's sign-in code: "
           "do not share it）", flush=True)
-    _run(station, host, port, link=link, browser=not getattr(args, "no_browser", False))
+    _run(station, host, port, link=link, browser=_wants_browser(args))
     return 0
 
 
@@ -86,13 +86,11 @@ def _has_display() -> bool:
     return True
 
 
-def _open_browser_soon(link: str) -> None:
-    """Once uvicorn listens (a second is plenty), where a desktop can show a browser."""
-    import threading
-    import webbrowser
-
-    if _has_display():
-        threading.Timer(1.0, webbrowser.open, [link]).start()
+def _wants_browser(args) -> bool:
+    """``--open`` (the launchers' double-click) always; otherwise where a desktop can show one."""
+    if getattr(args, "open", False):
+        return True
+    return not getattr(args, "no_browser", False) and _has_display()
 
 
 def _serve_rehearsal(args) -> int:
@@ -111,7 +109,7 @@ def _serve_rehearsal(args) -> int:
     try:
         link = _login_link(rig.station, host, port)
         rig.announce(link)
-        _run(rig.station, host, port, rehearsal=rig, link=link, browser=not getattr(args, "no_browser", False))
+        _run(rig.station, host, port, rehearsal=rig, link=link, browser=_wants_browser(args))
     finally:
         rig.stop()
         print("演练已结束，模拟设备和演练汇集服务器已停止。/ Rehearsal ended: simulated devices and "
@@ -128,6 +126,26 @@ def _exit_on_sigterm() -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, exit_)
+
+
+def _open_when_up(url: str, host: str, port: int) -> None:
+    """Open the browser once the pages answer (the launchers' double-click), not before."""
+    import threading
+    import time
+    import webbrowser
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError:
+                time.sleep(0.3)
+                continue
+            webbrowser.open(url)
+            return
+
+    threading.Thread(target=wait_then_open, name="open-browser", daemon=True).start()
 
 
 def _run(station: Station, host: str, port: int, rehearsal=None, link: str = "", browser: bool = False) -> None:
@@ -152,5 +170,5 @@ def _run(station: Station, host: str, port: int, rehearsal=None, link: str = "",
 
         app.state.on_precheck_started = lambda: rehearsal.press_during_precheck(busy)
     if browser and link:
-        _open_browser_soon(link)
+        _open_when_up(link, host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from qmbase.platform import child_group_options, stop_child
+
 
 if sys.platform.startswith("linux"):
     import ctypes
@@ -40,20 +42,14 @@ def start(args: list[str], **kw) -> subprocess.Popen:
     kw.setdefault("stdin", subprocess.DEVNULL)
     if sys.platform.startswith("linux"):
         kw["preexec_fn"] = _linux_parent_death_signal
-    elif sys.platform == "win32":
-        kw["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+    else:
+        kw.update(child_group_options())
     return _spawner.submit(subprocess.Popen, args, **kw).result()
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Terminate, then kill if it will not go; a child that already died is fine."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """Ask the child to end, then kill it if it will not go; a child that already died is fine."""
+    stop_child(proc, timeout)
 
 
 def port_is_open(path: str, besides: int | None = None) -> bool | None:

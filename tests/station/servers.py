@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import ssl
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,13 +18,13 @@ import httpx
 
 from station.context import ENV_DATA_DIR, default_data_dir
 from station.web.session import TOKEN_FILE, cookie_name
-from tests.helpers import free_port, stop_process, wait_for
+from tests.helpers import free_port, station_command, stop_process, wait_for
 
 __all__ = ["Collector", "Server", "close_pe_sitting", "district_row", "free_port", "import_roster",
            "last_line", "page_of", "station_serve", "pe_pending", "stop_process", "timer_station",
            "wait_for", "write_upload_config"]
 
-STATION = str(Path(sys.executable).with_name("station"))
+STATION = station_command()
 PROCTOR = "张老师"   # generated, as every name in tests
 
 
@@ -52,7 +51,7 @@ class Server:
         self.verify = ssl.create_default_context(cafile=str(ca)) if ca else True
         self.args = args
         self.env = {**os.environ, **(env or {})}
-        self.proc = subprocess.Popen([STATION, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen([*STATION, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=self.env)
         deadline = time.monotonic() + 60
         while True:
@@ -140,7 +139,7 @@ def import_roster(station, path: Path, csv_text: str, encoding: str = "utf-8") -
 
 
 def last_line(*args: str) -> str:
-    out = subprocess.run([STATION, *args], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run([*STATION, *args], capture_output=True, text=True, check=True, timeout=60)
     return out.stdout.strip().splitlines()[-1]
 
 

@@ -42,7 +42,7 @@ class Station:
         LIVE.append(self)
 
     def run(self, *args: str) -> str:
-        done = subprocess.run([STATION, *args], capture_output=True, text=True, timeout=120,
+        done = subprocess.run([*STATION, *args], capture_output=True, text=True, timeout=120,
                               env={**os.environ, **self.env})
         assert done.returncode == 0, f"station {' '.join(args)}: {done.stdout}\n{done.stderr}"
         return done.stdout

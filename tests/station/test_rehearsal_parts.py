@@ -196,7 +196,7 @@ def test_the_same_collector_is_used_by_a_real_station(tmp_path, lan_collector):
 
 def test_a_rehearsal_neither_uploads_nor_reports_its_precheck_to_a_real_collector(tmp_path, lan_collector):
     station = _station(tmp_path, lan_collector, rehearsal=True)
-    run = subprocess.run([STATION, "--data-dir", str(station.data_dir), "upload", "run", "--once"],
+    run = subprocess.run([*STATION, "--data-dir", str(station.data_dir), "upload", "run", "--once"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "演练模式不会上传到正式汇集服务器" in run.stderr
     assert "never uploads to a real collector" in run.stderr

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from station.rehearsal import singer
-from tests.helpers import chromium, needs_chromium, page_errors
+from tests.helpers import chromium, needs_chromium, page_errors, station_command
 from tests.station.servers import Server, free_port, station_serve, wait_for
 
 pytestmark = [pytest.mark.serial, pytest.mark.audio]
@@ -248,7 +247,7 @@ def test_the_sung_demo_reaches_the_microphone_and_is_accepted_as_singing(rehears
     finally:
         recorder.send_signal(signal.SIGINT)
         recorder.wait(10)
-    verdict = subprocess.run([str(Path(sys.executable).with_name("station")), "sing", "verify",
+    verdict = subprocess.run([*station_command(), "sing", "verify",
                               "--json", str(wav)], capture_output=True, text=True, timeout=120)
     result = json.loads(verdict.stdout)
     assert result["verdict"] == "accept", result["reasons"]

@@ -12,9 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
-from qmbase.platform import make_private_dir, open_private
-
-from .storage import fsync_dir
+from qmbase.platform import fsync_dir, make_private_dir, open_private
 
 READ_BLOCK = 4 * 1024 * 1024
 # The file's running SHA-256 is fed here while the writing thread writes the same block: see

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
-from qmbase.platform import make_private_dir, make_private_file, open_private
+from qmbase.platform import fsync_dir, make_private_dir, make_private_file, open_private
+
 
 from .. import contract
 
@@ -39,17 +40,6 @@ class Storage(Protocol):
         """Take ownership of `local_file` (already verified) and keep it under `key`, durably."""
 
     def exists(self, key: str) -> bool: ...
-
-
-def fsync_dir(directory: Path) -> None:
-    # Directories cannot be opened for fsync on Windows; NTFS journals the rename itself.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LocalStorage:
