@@ -272,3 +272,17 @@ def test_the_precheck_queries_a_simulated_scale_over_its_url():
         device.unplug()
     assert result.status == "pass", result
     assert result.details["reading"]["value"] == "0.00" or float(result.details["reading"]["value"]) == 0
+
+
+def test_an_unplugged_simulated_device_fails_the_precheck_as_a_missing_port():
+    from devices.precheck.report import title
+    from devices.precheck.serialcheck import check_serial_device
+    from station.rehearsal.devices import SimulatedDevice
+
+    device = SimulatedDevice("weight-1", "mt-sics", "weight").plug()
+    device.unplug()
+    result = check_serial_device(device.config(), {})
+    assert result.status == "fail" and result.details["problem"] == "missing", result
+    assert "找不到串口" in result.summary_zh and "USB" in result.fix_zh
+    zh, en = title(result.id)
+    assert device.station_end in zh and "网络地址" in zh and "network address" in en
