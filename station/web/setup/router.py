@@ -21,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from station import config as config_mod
-from station import roster
+from station import roster, tomlfile
 from station.web.api import json_body, refuse, who
 from station.web.setup.live import Watches
 from station.web.templating import render
@@ -168,7 +168,7 @@ async def save(request: Request):
     _watches(request).stop_all()            # the saved devices' ports are the sittings' now
     try:
         cfg = await run_in_threadpool(config_mod.update_file, station.data_dir, changes)
-    except config_mod.ConfigError as exc:
+    except (config_mod.ConfigError, tomlfile.TomlFileError) as exc:
         return refuse(*_two(exc), 400, "config")
     station.config = cfg
     if getattr(state, "rehearsal", False):
