@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlite_utils
 from fastapi import FastAPI, Request
 
-from . import auth, sittings, stations, tus
+from . import auth, pairing, sittings, stations, tus
 from .messages import CollectorError
 from .spool import Spool, truncate
 from .storage import LocalStorage, S3Storage, open_storage, safe_key
@@ -153,4 +153,5 @@ def create_app(data_dir: str | Path, storage: str | None = None,
 
     app.include_router(tus.router)
     app.include_router(stations.router)
+    app.include_router(pairing.router)
     return app

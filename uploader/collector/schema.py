@@ -31,4 +31,11 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["prechecks"].create_index(["station"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial]
+def m002_pairing(db: sqlite_utils.Database) -> None:
+    # One-time pairing codes shown on the dashboard, stored as SHA-256 of the code.
+    db["pairings"].create({"code_sha256": str, "station": str, "school": str, "room": str,
+                           "created_at": str, "expires_at": float, "used_at": str}, pk="code_sha256")
+    db["pairings"].create_index(["station"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_pairing]
