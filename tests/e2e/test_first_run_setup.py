@@ -11,6 +11,7 @@ proctor's guide's first-run pictures (``QM_SCREENSHOTS=docs/proctor-guide``).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 import tomllib
@@ -208,3 +209,57 @@ def _number(text: str | None) -> float | None:
         return float(text)
     except (TypeError, ValueError):
         return None
+
+
+def test_a_station_is_paired_with_the_code_the_district_dashboard_shows(data_dir, tmp_path, shots):
+    """No token copied at all: the district's dashboard shows a one-time code for S09, the
+    teacher types it on the station's set-up page, and the station has its id and token."""
+    from playwright import sync_api
+    from playwright.sync_api import expect
+
+    collector = Collector(tmp_path / "collector")
+    admin_token = collector.admin().headers["Authorization"].split()[-1]
+    station = station_serve()
+    try:
+        with chromium(sync_api) as browser:
+            district = browser.new_page(viewport=LAPTOP)
+            errors = page_errors(district)
+            district.goto(collector.url + "/")
+            district.fill("input[name=token]", admin_token)
+            district.press("input[name=token]", "Enter")
+            district.fill("#pairing-station", "S09")
+            district.fill("#pairing-school", "配对实验小学")
+            district.press("#pairing-room", "Enter")
+            code = district.locator("#pairing-code")
+            expect(code).to_have_text(re.compile(r"^[2-9A-Z]{4}-[2-9A-Z]{4}$"), timeout=SECONDS)
+            expect(district.locator("#pairing-out")).to_contain_text("S09")
+            shown = code.text_content()
+            district.screenshot(path=str(shots / "setup-pairing-code.png"))
+            assert errors == [], errors
+
+            page = browser.new_page(viewport=LAPTOP, locale="zh-CN")
+            errors = page_errors(page)
+            page.goto(station.url + "/setup?lang=zh")
+            page.fill("#collector_url", collector.url)
+            page.fill("#pairing_code", "wrong-code")
+            page.click("#pair")
+            expect(page.locator("#collector-msg")).to_contain_text("配对码不正确", timeout=SECONDS)
+            page.fill("#pairing_code", shown.lower().replace("-", ""))
+            page.click("#pair")
+            expect(page.locator("#collector-msg")).to_contain_text("配对成功", timeout=SECONDS)
+            expect(page.locator("#station_id")).to_have_value("S09")
+            expect(page.locator("#school")).to_have_value("配对实验小学")
+            page.screenshot(path=str(shots / "setup-paired.png"))
+            refused = [e for e in errors if e.startswith("409 ") and e.endswith("/api/setup/pair")]
+            assert len(refused) == 1 and [e for e in errors if e not in refused] == [], errors
+
+        config = tomllib.loads((data_dir / "station.toml").read_text(encoding="utf-8"))
+        assert config["station_id"] == "S09" and config["upload"]["collector_url"] == collector.url
+        token = config["upload"]["token"]
+        assert httpx.post(f"{collector.url}/api/stations/S09/heartbeat", json={}, timeout=10,
+                          headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        # The code worked once: a second station cannot take S09's place with it.
+        assert httpx.post(collector.url + "/api/pair", json={"code": shown}, timeout=10).status_code == 403
+    finally:
+        station.stop()
+        collector.stop()

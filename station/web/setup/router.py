@@ -162,10 +162,23 @@ async def save(request: Request):
     changes = _changes(body)
     if isinstance(changes, JSONResponse):
         return changes
+    _watches(request).stop_all()            # the saved devices' ports are the sittings' now
+    cfg = await _apply(request, body, changes)
+    if isinstance(cfg, JSONResponse):
+        return cfg
+    return {"saved": True, "station_id": cfg["station_id"], "set_up": config_mod.is_set_up(cfg),
+            "devices": len(cfg["pe.devices"])}
+
+
+async def _apply(request: Request, body: dict, changes: dict):
+    """Write ``changes`` to station.toml and put the new configuration to work (the upload
+    worker follows a changed collector or token); recorded in the audit log, token left out."""
+    from station import audit
+    from station.db import transaction
+
     state = request.app.state
     station = state.station
     old_upload = (station.config["upload.collector_url"], station.config["upload.token"])
-    _watches(request).stop_all()            # the saved devices' ports are the sittings' now
     try:
         cfg = await run_in_threadpool(config_mod.update_file, station.data_dir, changes)
     except (config_mod.ConfigError, tomlfile.TomlFileError) as exc:
@@ -175,14 +188,10 @@ async def save(request: Request):
         cfg.values["rehearsal"] = True
     if (cfg["upload.collector_url"], cfg["upload.token"]) != old_upload and state.district is not None:
         state.district.reconfigured()
-    from station import audit
-    from station.db import transaction
-
-    with transaction(station.db):           # the token itself is kept out of the log
-        audit.record(station.db, who(request, body), "config.setup", "station", cfg["station_id"], None,
-                     {k: v for k, v in changes.items() if k != "upload"} | {"collector_url": cfg["upload.collector_url"]})
-    return {"saved": True, "station_id": cfg["station_id"], "set_up": config_mod.is_set_up(cfg),
-            "devices": len(cfg["pe.devices"])}
+    logged = {k: v for k, v in changes.items() if k != "upload"} | {"collector_url": cfg["upload.collector_url"]}
+    with transaction(station.db):
+        audit.record(station.db, who(request, body), "config.setup", "station", cfg["station_id"], None, logged)
+    return cfg
 
 
 # --- the collector ------------------------------------------------------------------------
@@ -230,6 +239,57 @@ def _try_collector(station, url: str, token: str, station_id: str) -> dict | JSO
                       409, "collector")
     return {"ok": True, "zh": f"已连接汇集服务器，令牌属于工作站 {station_id}。",
             "en": f"Connected to the collector; the token is station {station_id}'s."}
+
+
+@router.post("/api/setup/pair")
+async def pair(request: Request):
+    """A one-time pairing code from the district's dashboard: the collector answers with this
+    station's id, school, room and token, which are saved at once (the code works only once)."""
+    body = await json_body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    url, code = _text(body, "collector_url").rstrip("/"), _text(body, "code")
+    if not re.match(r"^https?://[^\s/]+", url) or not code:
+        return refuse("请先填写汇集服务器地址和区县看板上显示的配对码。",
+                      "Fill in the collector address and the pairing code the district dashboard shows.", 400)
+    from station.rehearsal import guard
+
+    if getattr(request.app.state, "rehearsal", False) and guard.refusal(url):
+        return refuse(*guard.refusal(url), 409, "rehearsal")
+    got = await run_in_threadpool(_redeem, request.app.state.station, url, code)
+    if isinstance(got, JSONResponse):
+        return got
+    changes = {"station_id": got["station_id"], "upload": {"collector_url": url, "token": got["token"]}}
+    changes.update({k: got[k] for k in ("school", "room") if got.get(k)})
+    cfg = await _apply(request, body, changes)
+    if isinstance(cfg, JSONResponse):
+        return cfg
+    return {"paired": True, "station_id": cfg["station_id"], "school": cfg["school"], "room": cfg["room"],
+            "collector_url": url,
+            "zh": f"配对成功：本机是工作站 {cfg['station_id']}，令牌已保存。",
+            "en": f"Paired: this computer is station {cfg['station_id']}; its token is saved."}
+
+
+def _redeem(station, url: str, code: str) -> dict | JSONResponse:
+    import httpx
+
+    try:
+        with httpx.Client(timeout=station.config["precheck.http_timeout_s"],
+                          verify=station.config["upload.ca_bundle"] or True) as client:
+            answer = client.post(url + "/api/pair", json={"code": code})
+    except (httpx.HTTPError, ValueError) as exc:
+        return refuse(f"连不上汇集服务器 {url}（{type(exc).__name__}）：请核对地址，确认本机网络能访问它。",
+                      f"Cannot reach the collector at {url} ({exc}): check the address and this "
+                      f"computer's network.", 409, "unreachable")
+    try:
+        doc = answer.json()
+    except ValueError:
+        doc = {}
+    if answer.status_code != 200 or not STATION_ID.match(str(doc.get("station_id") or "")) or not doc.get("token"):
+        return refuse(doc.get("message_zh") or f"汇集服务器答复 {answer.status_code}，配对没有完成。",
+                      doc.get("message_en") or f"The collector answered {answer.status_code}; not paired.",
+                      409, "pairing")
+    return doc
 
 
 # --- the headset ------------------------------------------------------------------------------

@@ -109,6 +109,22 @@
       .then(function (doc) { if (doc) { sayer(msg)(doc, false); } });
   });
 
+  $("pair").addEventListener("click", function () {
+    var msg = $("collector-msg");
+    tell(msg, text.checking, false);
+    qm.post("/api/setup/pair", { collector_url: $("collector_url").value, code: $("pairing_code").value },
+            sayer(msg), text.offline).then(function (doc) {
+      if (!doc) { return; }
+      $("station_id").value = doc.station_id;
+      if (doc.school) { $("school").value = doc.school; }
+      if (doc.room) { $("room").value = doc.room; }
+      $("token").value = "";
+      $("token").placeholder = text.token_kept;
+      $("pairing_code").value = "";
+      sayer(msg)(doc, false);
+    });
+  });
+
   // --- the headset --------------------------------------------------------------------------
   var headsetMsg = $("headset-msg");
   $("tone").addEventListener("click", function () {
