@@ -109,6 +109,10 @@
       .then(function (doc) { if (doc) { sayer(msg)(doc, false); } });
   });
 
+  // Enter in the code field pairs (elsewhere in the form it saves).
+  $("pairing_code").addEventListener("keydown", function (e) {
+    if (e.key === "Enter") { e.preventDefault(); $("pair").click(); }
+  });
   $("pair").addEventListener("click", function () {
     var msg = $("collector-msg");
     tell(msg, text.checking, false);
