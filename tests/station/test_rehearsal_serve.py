@@ -368,3 +368,28 @@ def test_a_broken_rehearsal_config_is_refused_and_kept(station, data_dir):
     assert "station.toml" in result.stderr and "--reset" in result.stderr and "TOML" in result.stderr
     assert (folder / "station.toml").read_text(encoding="utf-8") == broken
     assert not _children_of(folder)
+
+
+def test_without_a_virtual_headset_the_page_says_the_computers_own_is_used(tmp_path):
+    """As on Windows (no PulseAudio): nothing on PATH starts a virtual headset, and every page
+    tells the trainer the computer's own headset and microphone are used. The simulated
+    devices need nothing from PATH either (no socat)."""
+    real = tmp_path / "real"
+    port = free_port()
+    server = Server(["--data-dir", str(real), "serve", "--simulate", "--port", str(port)], port,
+                    env={"PATH": str(tmp_path / "empty")})
+    try:
+        info = httpx.get(server.url + "/api/rehearsal", timeout=10).json()
+        assert info["headset"] is False
+        assert len(info["devices"]) == 4 and all(d["plugged"] for d in info["devices"])
+        html = httpx.get(server.url + "/sing", params={"lang": "zh"}, timeout=10).text
+        assert "没有虚拟耳机" in html and "自带的耳机和麦克风" in html
+        assert 'data-action="sing"' not in html
+        html = httpx.get(server.url + "/pe", params={"lang": "en"}, timeout=10).text
+        assert "no virtual headset" in html and "own headset and microphone" in html
+        r = httpx.post(server.url + "/api/rehearsal/sing", json={}, timeout=10)
+        assert r.status_code == 409 and r.json()["error"] == "no_headset"
+    finally:
+        server.stop()
+    out = server.proc.stdout.read()
+    assert "没有虚拟耳机" in out and "no virtual headset" in out
