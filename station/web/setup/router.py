@@ -403,7 +403,11 @@ def _import(station, name: str, data: bytes, skip_bad: bool, by: str) -> dict:
     # scratch folder of the data dir, deleted after reading.
     with tempfile.TemporaryDirectory(dir=station.path("tmp")) as scratch:
         path = Path(scratch) / name
-        path.write_bytes(data)
+        try:
+            path.write_bytes(data)
+        except OSError:        # a name Windows will not create (CON.csv, a colon): a plain one
+            path = Path(scratch) / ("roster" + Path(name).suffix.lower())
+            path.write_bytes(data)
         result = roster.import_file(station.db, path, by, station.config["roster.grades"], skip_bad=skip_bad)
     imported, zh, en = roster.outcome(result, skip_bad)
     return {"imported": imported, "zh": zh, "en": en, "added": result.added, "updated": result.updated,
