@@ -98,3 +98,26 @@ def test_a_gbk_roster_with_a_bad_row_imports_the_good_rows_when_asked(served):
     assert refused["errors"][0]["file"] == "名册.csv"
     done = served.post("/api/roster/import", json={**body, "skip_bad": True}).json()
     assert done["imported"] is True and (done["added"], done["skipped"], done["count"]) == (1, 1, 1)
+
+
+def test_an_xlsx_roster_is_imported_from_the_page_as_the_cli_imports_it(served, tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["code", "name", "gender", "grade", "class"])
+    sheet.append([8010001, "孙八一", "女", "八年级", "八年级1班"])        # a number cell, as Excel keeps codes
+    sheet.append(["8010002", "", "男", "8", "八年级1班"])
+    path = tmp_path / "grade8.xlsx"
+    book.save(path)
+    body = {"filename": path.name, "content_base64": base64.b64encode(path.read_bytes()).decode("ascii")}
+    refused = served.post("/api/roster/import", json=body).json()
+    assert [(e["row"], e["field"], e["field_zh"]) for e in refused["errors"]] == [(3, "name", "姓名")]
+    assert refused["imported"] is False and "nothing was imported" in refused["en"]
+    sheet["B3"] = "李八二"
+    book.save(path)
+    body["content_base64"] = base64.b64encode(path.read_bytes()).decode("ascii")
+    done = served.post("/api/roster/import", json=body).json()
+    assert done["imported"] is True and done["added"] == 2 and done["count"] == 2
+    again = served.post("/api/roster/import", json=body).json()
+    assert (again["added"], again["unchanged"]) == (0, 2)       # the same file again changes nothing
