@@ -354,3 +354,41 @@ def template() -> str:
         default = _hostname() if key.name == "station_id" else key.default
         lines += [f"# {key.zh}", f"# {key.en}", f"# {leaf} = {tomlfile.value(default)}"]
     return "\n".join(lines) + "\n"
+
+
+SETUP_HEADER = ("# 本文件由“设置”页面写入；也可以手工编辑（station config show 查看每一项的来源）。\n"
+                "# Written by the set-up page; it may also be edited by hand (station config show).\n\n")
+
+
+def is_set_up(cfg: Config) -> bool:
+    """Whether this station has been given its id (by the set-up page, `config` or by hand)."""
+    return cfg.sources.get("station_id", "default") != "default"
+
+
+def update_file(data_dir: Path, changes: dict) -> Config:
+    """Merge ``changes`` (station.toml's tables: ``{"school": …, "upload": {"token": …}}``) into
+    the data dir's station.toml and return the new configuration (the file's comments are
+    not kept: tomllib reads no comments). The new text is checked by
+    `load`, the same rules as every command, before it replaces the file (atomically): a
+    refused change leaves the file as it was and raises ConfigError."""
+    import os
+    import tempfile
+
+    data_dir = Path(data_dir)
+    path = data_dir / FILE_NAME
+    table = tomlfile.read(path)
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            node = table.setdefault(key, {})
+            node.update(value)
+        else:
+            table[key] = value
+    with tempfile.TemporaryDirectory(dir=data_dir) as scratch:
+        candidate = Path(scratch) / FILE_NAME
+        tomlfile.write(candidate, table, SETUP_HEADER)
+        try:
+            load(Path(scratch))
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(str(candidate), FILE_NAME)) from None
+        os.replace(candidate, path)
+    return load(data_dir)

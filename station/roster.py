@@ -263,6 +263,20 @@ def import_file(db: sqlite_utils.Database, path: Path, who: str, grades: Iterabl
     return result
 
 
+def outcome(result: ImportResult, skip_bad: bool = False) -> tuple[bool, str, str]:
+    """(imported, zh, en): what an import did, as the CLI and the roster page both say it."""
+    if result.errors and not skip_bad:
+        return (False,
+                f"名册有 {len(result.errors)} 行错误，整个文件都没有导入。请改正后重新导入，"
+                f"或选择只导入正确的行（--skip-bad）。",
+                f"{len(result.errors)} bad row(s): nothing was imported. Correct them and import "
+                f"again, or import the good rows only (--skip-bad).")
+    return (True,
+            f"导入完成：新增 {result.added}，更新 {result.updated}，未变 {result.unchanged}，跳过 {result.skipped}。",
+            f"Imported: {result.added} added, {result.updated} updated, {result.unchanged} unchanged, "
+            f"{result.skipped} skipped.")
+
+
 def lookup(db: sqlite_utils.Database, code: str) -> dict | None:
     cur = db.execute("SELECT code, name, gender, grade, class, school FROM students WHERE code = ?",
                      [code.strip()])

@@ -1,15 +1,11 @@
-"""The OS-specific corner of a rehearsal: child processes (socat, the local collector) and
-whether anyone has a port open.
+"""The OS-specific corner of a rehearsal: its child process (the local collector).
 
 On Linux a child is also told to end when `station serve` dies without cleaning up
-(``kill -9``), so no socat or collector outlives a crashed rehearsal; on Windows the
-children get a process group of their own instead. Linux also tells (through /proc) whether
-a PTY is open, so a simulated device can lose what it sends when nobody listens.
+(``kill -9``), so no collector outlives a crashed rehearsal; on Windows the children get a
+process group of their own instead.
 """
 from __future__ import annotations
 
-import glob
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -51,17 +47,3 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     """Ask the child to end, then kill it if it will not go; a child that already died is fine."""
     stop_child(proc, timeout)
 
-
-def port_is_open(path: str, besides: int | None = None) -> bool | None:
-    """Whether any process (this one included) but ``besides`` has the terminal ``path`` open;
-    None where the OS does not say (not Linux). socat keeps both its PTYs open itself."""
-    if not sys.platform.startswith("linux"):
-        return None
-    target = os.path.realpath(path)
-    for fd in glob.glob("/proc/[0-9]*/fd/*"):
-        try:
-            if os.readlink(fd) == target and fd.split("/")[2] != str(besides):
-                return True
-        except OSError:            # the process or the fd went away meanwhile
-            continue
-    return False

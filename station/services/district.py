@@ -52,6 +52,9 @@ class District:
         loop = threading.Thread(target=self._loop, name="district", daemon=True)
         loop.start()
         self._threads.append(loop)
+        self._start_uploads()
+
+    def _start_uploads(self) -> None:
         if self.configured:
             from station.db import open_db
             from uploader import worker
@@ -61,6 +64,16 @@ class District:
                 lambda: open_db(self.station.data_dir), self.station.collector_link(),
                 rate_limit=cfg["upload.bandwidth_kbps"] * 1000 or None)
             self._threads.append(thread)
+
+    def reconfigured(self) -> None:
+        """The set-up page changed the collector or the token: the upload worker starts over
+        with them (or stops, when no collector is left). A no-op before ``start``."""
+        if not self._threads:
+            return
+        if self._upload_stop:
+            self._upload_stop.set()
+            self._upload_stop = None
+        self._start_uploads()
 
     def stop(self) -> None:
         self._stop.set()

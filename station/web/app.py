@@ -19,6 +19,7 @@ from station.web.session import Sessions, install_token
 from station.web import uploads
 from station.web import precheck as precheck_web
 from station.web import rehearsal as rehearsal_web
+from station.web import setup as setup_web
 from station.web import sing as sing_web
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -40,6 +41,9 @@ def create_app(station: Station, rehearsal: bool = False, background: bool = Tru
         yield
         devices.stop()
         district.stop()
+        watches = getattr(app.state, "setup_watches", None)
+        if watches is not None:
+            watches.stop_all()
 
     # No /openapi.json or docs: the station's API is for its own pages.
     app = FastAPI(title="qm-station", version=__version__, lifespan=lifespan,
@@ -63,6 +67,7 @@ def create_app(station: Station, rehearsal: bool = False, background: bool = Tru
     app.include_router(sing_web.router)
     app.include_router(precheck_web.router)
     app.include_router(uploads.router)
+    app.include_router(setup_web.router)
     if app.state.rehearsal:
         app.include_router(rehearsal_web.router)
     return app

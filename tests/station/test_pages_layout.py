@@ -18,7 +18,7 @@ from tests.helpers import chromium, needs_chromium, page_errors
 from tests.station.servers import STATION, free_port, station_serve, wait_for
 
 ROSTER = "学籍号,姓名,性别,年级,班级\n7001,演示甲,男,四年级,4(1)\n7002,演示乙,女,四年级,4(1)\n"
-PAGES = ["/", "/precheck", "/sing", "/pe", "/uploads"]
+PAGES = ["/", "/precheck", "/sing", "/pe", "/uploads", "/setup", "/roster"]
 SCREENS = [(1366, 768), (768, 1024), (1024, 768)]
 # The strip polls every 3 s; on a loaded machine allow several rounds.
 STRIP_WAIT_MS = 30_000
@@ -187,6 +187,42 @@ def test_tab_reaches_every_control_in_order_with_a_visible_ring_and_no_trap(sing
     assert order == sorted(order), seen     # skip link, nav, strip, then the page
     after_scan = seen[:seen.index("#main")]
     assert "sing-record" in after_scan and any("Close" in x for x in after_scan), seen
+    assert errors == []
+
+
+@needs_chromium
+@pytest.mark.browser
+def test_the_setup_page_is_used_by_keyboard_alone(singing, page_at):
+    """Every control of the set-up page in turn, each with a visible ring, a PE device row
+    added and removed with Enter, and back round to the top: no trap."""
+    page, errors = page_at(1366, 768)
+    page.goto(f"{singing.url}/setup?lang=zh")
+    page.locator("#station_id").focus()
+    seen = []
+    for _ in range(60):
+        now = focused(page)
+        assert now["visible"] and now["outline"] >= 2, f"no visible focus ring on {now}"
+        seen.append(now["id"] or now["href"] or now["text"])
+        if now["id"] == "add-device" and "device-row" not in seen:
+            page.keyboard.press("Enter")                 # adds a row and puts the focus in its port
+            assert page.evaluate("document.activeElement.dataset.field") == "port"
+            page.keyboard.type("COM3")
+            seen.append("device-row")
+            page.keyboard.press("Shift+Tab")             # its name, filled in already
+            assert page.evaluate("document.activeElement.value") == "device-1"
+            page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        if focused(page)["id"] == "save":
+            break
+    else:
+        pytest.fail(f"Tab never reached Save: {seen}")
+    for control in ("school", "room", "collector_url", "token", "collector-check", "pairing_code", "pair",
+                    "audio_output", "tone", "audio_input", "level-toggle", "rescan", "add-device"):
+        assert control in seen, (control, seen)
+    remove = page.locator('#device-rows [data-act="remove"]')
+    remove.focus()
+    page.keyboard.press("Enter")
+    assert page.locator("#device-rows tr").count() == 0 and focused(page)["id"] == "add-device"
     assert errors == []
 
 

@@ -10,7 +10,7 @@ import sqlite_utils
 from fastapi import FastAPI, Request
 
 from .. import contract
-from . import auth, sittings, stations, tus
+from . import auth, pairing, sittings, stations, tus
 from .locks import UploadLocks
 from .messages import CollectorError
 from .spool import Spool, truncate
@@ -174,4 +174,5 @@ def create_app(data_dir: str | Path, storage: str | None = None,
 
     app.include_router(tus.router)
     app.include_router(stations.router)
+    app.include_router(pairing.router)
     return app

@@ -67,6 +67,12 @@ ERRORS: dict[str, tuple[str, str]] = {
                      "The request body came too slowly; the connection was closed. Check the network and retry."),
     "bad_precheck": ("设备检查结果格式不对：{detail}。请更新站点软件。",
                      "The pre-check result is malformed: {detail}. Update the station software."),
+    "bad_station_id": ("站点编号“{station}”不合规：只能用字母、数字、_ . -，最长 64 个字符。",
+                       "The station id '{station}' is not allowed: letters, digits, _ . - only, at most 64 characters."),
+    "pairing_refused": ("配对码不正确、已过期或已经用过。请在区县看板上为本站点重新生成配对码。",
+                        "The pairing code is wrong, expired or already used. Make a new one for this station on the district dashboard."),
+    "pairing_rate": ("配对码输错次数太多，请 {seconds} 秒后再试。",
+                     "Too many wrong pairing codes; try again in {seconds} s."),
     "login_failed": ("管理令牌不正确，请重新输入。",
                      "The admin token is not correct; enter it again."),
 }
@@ -126,9 +132,15 @@ UI: dict[str, tuple[str, str]] = {
     "complete": ("已收齐", "complete"),
     "incomplete": ("未收齐", "incomplete"),
     "bad_signature": ("签名无效", "bad signature"),
+    "pairing": ("配对新工作站", "Pair a new station"),
+    "pairing_hint": ("为一台工作站生成一次性配对码（10 分钟内有效，只能用一次），在工作站的“设置”页输入它，即可拿到本站点的令牌。已有令牌的站点配对后会换用新令牌。",
+                     "Make a one-time pairing code for a station (valid 10 minutes, usable once); typed into the station's Set-up page, it gives the station its token. A station that had a token gets a new one."),
+    "pairing_button": ("生成配对码", "Make a pairing code"),
+    "pairing_code": ("站点 {station} 的配对码：", "Pairing code for station {station}: "),
+    "pairing_until": ("有效期至 {until}，只能用一次。", "Valid until {until}, once."),
     "lang_switch": ("English", "中文"),
-    "no_stations": ("还没有站点。请用 station collector add-station 添加。",
-                    "No stations yet. Add them with station collector add-station."),
+    "no_stations": ("还没有站点。请在上方为工作站生成配对码，或用 station collector add-station 添加。",
+                    "No stations yet. Make a pairing code for a station above, or add it with station collector add-station."),
 }
 
 

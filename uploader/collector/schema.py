@@ -44,5 +44,12 @@ def m003_upload_metadata(db: sqlite_utils.Database) -> None:
     db["uploads"].create_index(["station", "state"])
 
 
+def m004_pairing(db: sqlite_utils.Database) -> None:
+    # One-time pairing codes shown on the dashboard, stored as SHA-256 of the code.
+    db["pairings"].create({"code_sha256": str, "station": str, "school": str, "room": str,
+                           "created_at": str, "expires_at": float, "used_at": str}, pk="code_sha256")
+    db["pairings"].create_index(["station"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_manifest_signature,
-                                                              m003_upload_metadata]
+                                                              m003_upload_metadata, m004_pairing]
