@@ -17,6 +17,11 @@ import logging
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+try:  # uvicorn's C parser when installed (the PATCH path's speed, see docs/PERFORMANCE.md)
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
+except ImportError:  # pragma: no cover - httptools is a dependency; pure-Python h11 otherwise
+    _Base = H11Protocol
+
 log = logging.getLogger("qm.collector")
 
 DEFAULT_HEADER_TIMEOUT = 15.0
@@ -24,11 +29,14 @@ DEFAULT_MAX_CONNECTIONS = 1000
 
 
 def guarded_protocol(header_timeout: float = DEFAULT_HEADER_TIMEOUT,
-                     max_connections: int = DEFAULT_MAX_CONNECTIONS) -> type[H11Protocol]:
+                     max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                     base: type = _Base) -> type:
+    """uvicorn's protocol class ``base`` (httptools' or h11's: both keep ``cycle``,
+    ``connections`` and ``on_response_complete``) with the two limits added."""
     if header_timeout <= 0 or max_connections <= 0:
         raise ValueError("header_timeout and max_connections must be positive")
 
-    class GuardedH11Protocol(H11Protocol):
+    class GuardedProtocol(base):
         deadline: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
@@ -76,4 +84,4 @@ def guarded_protocol(header_timeout: float = DEFAULT_HEADER_TIMEOUT,
             if not self.in_app() and not self.transport.is_closing():
                 self.transport.close()
 
-    return GuardedH11Protocol
+    return GuardedProtocol
