@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import Callable
 
 import serial
 import serial.tools.list_ports
+
+from qmbase.platform import com_ports_present, port_name
 
 from . import drivers
 from .drivers import Driver, Reading
@@ -40,39 +41,70 @@ class PortError(OSError):
     """A port could not be opened; the message says why and what to do, in both languages."""
 
 
+PARITIES = ("N", "E", "O", "M", "S")
+FLOW_CONTROLS = ("none", "rtscts", "xonxoff", "dsrdtr")
+
+
+class SettingsError(ValueError):
+    """Bad serial settings; the message says which and what is allowed, in both languages."""
+
+
 @dataclass
 class PortSettings:
-    """Line settings from config; None takes the driver's default."""
+    """Line settings from config or the command line; None takes the driver's default."""
 
     baud: int | None = None
     bytesize: int | None = None
-    parity: str | None = None          # "N", "E", "O"
+    parity: str | None = None          # "N", "E", "O", "M", "S"
     stopbits: float | None = None
+    flow_control: str | None = None    # "none", "rtscts", "xonxoff", "dsrdtr"
     read_timeout: float = 0.25         # how often a silent port is checked for presence
     reopen_interval: float = 0.25      # how often a missing device is looked for
 
     @classmethod
     def from_config(cls, device: dict) -> "PortSettings":
-        """From one ``[[pe.devices]]`` table (keys baud, bytesize, parity, stopbits)."""
-        try:
-            s = cls(baud=_opt(device, "baud", int), bytesize=_opt(device, "bytesize", int),
-                    parity=_opt(device, "parity", lambda p: str(p).upper()),
-                    stopbits=_opt(device, "stopbits", float))
-            valid = (s.baud is None or s.baud > 0) and s.bytesize in (None, 5, 6, 7, 8) \
-                and s.parity in (None, "N", "E", "O", "M", "S") and s.stopbits in (None, 1, 1.5, 2)
-        except (TypeError, ValueError):
-            valid = False
-        if not valid:
-            name = device.get("name", device.get("port", "?"))
-            raise ValueError(
-                f"设备 {name} 的串口参数有误（baud 为正整数，bytesize 5-8，parity N/E/O，stopbits 1/1.5/2），"
-                f"请修改 station.toml。/ Device {name} has bad serial settings (baud a positive "
-                f"integer, bytesize 5-8, parity N/E/O, stopbits 1/1.5/2); fix station.toml.")
-        return s
+        """From one ``[[pe.devices]]`` table or the command line's options (keys baud,
+        bytesize, parity, stopbits, flow_control): checked here, once, for both."""
+        name = device.get("name") or device.get("port") or "?"
+        bad = []
+        baud = device.get("baud")
+        if baud is not None and (isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0):
+            bad.append(f"baud={baud!r}")
+        bytesize = device.get("bytesize")
+        if bytesize is not None and bytesize not in (5, 6, 7, 8):
+            bad.append(f"bytesize={bytesize!r}")
+        parity = device.get("parity")
+        if parity is not None:
+            parity = str(parity).strip().upper()
+            if parity not in PARITIES:
+                bad.append(f"parity={device['parity']!r}")
+        stopbits = device.get("stopbits")
+        if stopbits is not None and (isinstance(stopbits, bool) or stopbits not in (1, 1.5, 2)):
+            bad.append(f"stopbits={stopbits!r}")
+        flow = device.get("flow_control")
+        if flow is not None and str(flow).lower() not in FLOW_CONTROLS:
+            bad.append(f"flow_control={flow!r}")
+        if bad:
+            raise SettingsError(
+                f"设备 {name} 的串口参数有误：{', '.join(bad)}。baud 为正整数（如 9600），bytesize 为 5-8，"
+                f"parity 为 N/E/O（无/偶/奇校验），stopbits 为 1、1.5 或 2，flow_control 为 "
+                f"{'/'.join(FLOW_CONTROLS)}；请按设备说明书改正 station.toml 或命令参数。/ "
+                f"Device {name} has bad serial settings: {', '.join(bad)}. baud is a positive whole "
+                f"number (e.g. 9600), bytesize 5-8, parity N/E/O, stopbits 1, 1.5 or 2, flow_control "
+                f"{'/'.join(FLOW_CONTROLS)}; correct station.toml or the command's options as the "
+                f"device's manual says.")
+        return cls(baud=baud, bytesize=bytesize, parity=parity,
+                   stopbits=None if stopbits is None else float(stopbits),
+                   flow_control=None if flow is None else str(flow).lower())
 
-
-def _opt(d: dict, key: str, kind):
-    return None if d.get(key) is None else kind(d[key])
+    def describe(self, driver: Driver | type[Driver] | None = None) -> str:
+        """``9600 8N1`` (with the driver's defaults for what is not set)."""
+        baud = self.baud or (driver.baud if driver else 9600)
+        size = self.bytesize or (driver.bytesize if driver else 8)
+        parity = self.parity or (driver.parity if driver else "N")
+        stop = self.stopbits or (driver.stopbits if driver else 1)
+        flow = f" {self.flow_control}" if self.flow_control not in (None, "none") else ""
+        return f"{baud} {size}{parity}{stop:g}{flow}"
 
 
 def is_url(name: str) -> bool:
@@ -84,11 +116,14 @@ def open_port(name: str, driver: Driver | type[Driver], settings: PortSettings |
     with the driver's line settings unless the config overrides them."""
     s = settings or PortSettings()
     try:
-        port = serial.serial_for_url(name, do_not_open=True)
+        port = serial.serial_for_url(port_name(name), do_not_open=True)
         port.baudrate = s.baud or driver.baud
         port.bytesize = s.bytesize or driver.bytesize
         port.parity = s.parity or driver.parity
         port.stopbits = s.stopbits or driver.stopbits
+        port.rtscts = s.flow_control == "rtscts"
+        port.xonxoff = s.flow_control == "xonxoff"
+        port.dsrdtr = s.flow_control == "dsrdtr"
         port.timeout = s.read_timeout
         port.write_timeout = 1.0
         if not is_url(name):
@@ -102,27 +137,35 @@ def open_port(name: str, driver: Driver | type[Driver], settings: PortSettings |
     return port
 
 
-# --- Whether a port is still there: the one OS-specific corner of this module. ---------
-if sys.platform == "win32":
-    def port_present(name: str) -> bool:
-        return is_url(name) or name.upper() in {p.device.upper() for p in serial.tools.list_ports.comports()}
-else:
-    def port_present(name: str) -> bool:
-        # A USB adapter's /dev/ttyUSBn and a PTY pair's link vanish when unplugged.
-        return is_url(name) or os.path.exists(name)
+def port_present(name: str) -> bool:
+    """Whether the port is still there: a USB adapter's /dev/ttyUSBn, a PTY pair's link or a
+    Windows COM port vanish when unplugged."""
+    if is_url(name):
+        return True
+    present = com_ports_present()
+    if present is None:
+        return os.path.exists(name)
+    return port_name(name) in present or port_name(name) in {
+        port_name(p.device) for p in serial.tools.list_ports.comports()}
 
 
 def list_ports() -> list[dict]:
-    """Serial ports the OS sees now, named as it names them (COM3, /dev/ttyUSB0)."""
+    """Serial ports the OS sees now, named as it names them (COM3, /dev/ttyUSB0). On Windows
+    also the COM ports SetupAPI does not list (virtual pairs), with what is known of them."""
     out = []
+    seen = set()
     for p in sorted(serial.tools.list_ports.comports(), key=lambda p: p.device):
+        seen.add(port_name(p.device))
         out.append({
-            "port": p.device,
+            "port": port_name(p.device),
             "vid_pid": f"{p.vid:04X}:{p.pid:04X}" if p.vid is not None else None,
             "description": p.description if p.description != "n/a" else None,
             "manufacturer": p.manufacturer,
             "serial_number": p.serial_number,
         })
+    for name in sorted((com_ports_present() or set()) - seen, key=lambda n: int(n[3:])):
+        out.append({"port": name, "vid_pid": None, "description": None, "manufacturer": None,
+                    "serial_number": None})
     return out
 
 

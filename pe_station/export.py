@@ -17,6 +17,7 @@ import sqlite_utils
 from pe_station import rules
 from qmbase.tables import safe_cell as _safe_cell
 from pe_station.items import ITEMS
+from qmbase.platform import write_private_bytes, write_private_text
 
 LookupStudent = Callable[[str], "dict | None"]
 
@@ -134,13 +135,13 @@ def to_csv(document: dict) -> str:
 
 def write_csv(document: dict, path: Path | str) -> Path:
     path = Path(path)
-    path.write_bytes(b"\xef\xbb\xbf" + to_csv(document).encode("utf-8"))
+    write_private_bytes(path, b"\xef\xbb\xbf" + to_csv(document).encode("utf-8"))  # children's results
     return path
 
 
 def write_json(document: dict, path: Path | str) -> Path:
     path = Path(path)
-    path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_private_text(path, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     return path
 
 

@@ -37,8 +37,9 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from qmbase.db import transaction
 from devices.drivers import Reading, RunTimer, escape_raw
-from pe_station import rules
+from pe_station import rules, timer_fix
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +98,6 @@ def _rows(db: sqlite_utils.Database, sql: str, args: Any = ()) -> list[dict]:
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-class _tx:
-    """BEGIN IMMEDIATE … COMMIT (the station's ``transaction``, which this package cannot import)."""
-
-    def __init__(self, db):
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, kind, value, tb):
-        self.db.execute("ROLLBACK" if kind else "COMMIT")
-
-
 def lane_slot(lane: int) -> str:
     """The key of a lane's current student in ``Flow.state()["current"]``."""
     return f"lane-{lane}"
@@ -141,6 +128,9 @@ class Flow:
     measured: dict[str, rules.Item] | None = None
     device_items: dict[str, str] = field(default_factory=dict)   # device -> the item it measures
     device_lanes: dict[str, int] = field(default_factory=dict)   # timing gate -> its lanes
+    device_pairing: dict[str, str] = field(default_factory=dict)  # timing gate -> bib | sequence
+    # (device, run id) -> the attempt made from that run, so the timer can correct it.
+    run_attempts: dict[tuple[str, int], int] = field(default_factory=dict, init=False)
 
     _current: dict[str | None, str] = field(default_factory=dict, init=False)
     # Students who have made every attempt: readings no longer go to them, but their card
@@ -167,13 +157,17 @@ class Flow:
         """How many lanes the sitting's timing gate has (0: no lanes)."""
         return max(self.device_lanes.values(), default=0)
 
-    def add_device(self, name: str, item: str | None = None, lanes: int = 0) -> None:
-        """Tell the flow what a configured device measures and how many lanes it times."""
+    def add_device(self, name: str, item: str | None = None, lanes: int = 0,
+                   pairing: str | None = None) -> None:
+        """Tell the flow what a configured device measures, how many lanes it times and
+        how its impulses pair into runs (by bib, or by sequence)."""
         with self._lock:
             if item:
                 self.device_items[name] = item
             if lanes:
                 self.device_lanes[name] = int(lanes)
+            if pairing:
+                self.device_pairing[name] = pairing
 
     @property
     def _result_items(self) -> list[str]:
@@ -200,7 +194,7 @@ class Flow:
                 names_en = ", ".join(i.name_en for i in self.measured.values())
                 raise FlowError(f"{student['name']}（{code}）的{names_zh}都已测完。如需重测，请点“重测”。",
                                 f"{code} has been measured for {names_en}; press Retest to test again.")
-            with _tx(self.db):
+            with transaction(self.db):
                 self._open_results(student["code"], self._result_items, who)
             if lane is not None:
                 # A student runs in one lane: scanning them for another moves them.
@@ -255,7 +249,7 @@ class Flow:
         """
         with self._lock:
             try:
-                with _tx(self.db):
+                with transaction(self.db):
                     events = [self._one(*item) for item in batch]
             except Exception:
                 if len(batch) == 1:
@@ -279,7 +273,10 @@ class Flow:
         return self._final(reading, device, port, reading.value, None)
 
     def _impulse(self, reading: Reading, device: str, port: str) -> dict:
-        timer = self._timers.setdefault(device, RunTimer(by_bib=self.by_bib))
+        timer = self._timers.get(device)
+        if timer is None:
+            timer = self._timers[device] = RunTimer(
+                self.device_pairing.get(device) or ("bib" if self.by_bib else "sequence"))
         lanes = self.device_lanes.get(device, 0)
         lane = _lane_of(reading.code, lanes)
         run = None
@@ -298,9 +295,22 @@ class Flow:
         if run is None:
             reading_id = self._store(reading, device, port, None, "")
             return {"type": "impulse", "device": device, "reading": reading_id,
-                    "channel": reading.channel, "code": reading.code, "lane": lane}
+                    "channel": reading.channel, "code": reading.code, "lane": lane,
+                    "flag": reading.flag}
+        if run.replaces is not None:
+            return timer_fix.apply(self, reading, device, port, run)
+        return self.take_run(reading, device, port, run)
+
+    def take_run(self, reading: Reading, device: str, port: str, run) -> dict:
+        """A run time as a final value; the run's code (None when the timer numbers
+        impulses rather than bibs) says whose it is. Inside a transaction."""
+        if run.code != reading.code and _lane_of(reading.code, self.device_lanes.get(device, 0)) is None:
+            reading = replace(reading, code=run.code)
         start = None if reading.at is None else _local_time(reading.at - float(run.seconds))
-        return self._final(reading, device, port, run.seconds, start)
+        event = self._final(reading, device, port, run.seconds, start)
+        if event["type"] == "attempt":
+            self.run_attempts[(device, run.id)] = event["attempt"]["id"]
+        return event
 
     def _final(self, reading: Reading, device: str, port: str, value: Decimal,
                started_at: str | None) -> dict:
@@ -430,7 +440,7 @@ class Flow:
                 raise FlowError(*_fmt(WRONG_UNIT, got=row["unit"], want=target.unit))
             if self._attempts_used(student["code"], target.id) >= target.attempts:
                 raise FlowError(*_fmt(ALL_DONE, code=student["code"], n=target.attempts))
-            with _tx(self.db):
+            with transaction(self.db):
                 self.db.execute("UPDATE pe_readings SET student = ? WHERE id = ?",
                                 [student["code"], reading_id])
                 attempt = self._add_attempt(student, reading_id, row["device"], value, None, target)
@@ -500,7 +510,7 @@ class Flow:
             if check.verdict == "reject":
                 raise FlowError(check.zh, check.en)
             at = _local_now()
-            with _tx(self.db):
+            with transaction(self.db):
                 self.db.execute("INSERT INTO pe_corrections (attempt, old_value, new_value, reason, "
                                 "who, at) VALUES (?,?,?,?,?,?)",
                                 [attempt_id, old["rounded"], format(check.value, "f"), reason, who, at])
@@ -527,7 +537,7 @@ class Flow:
                     f"第 {attempt_id} 条成绩当前状态是“{STATE_ZH[old['state']]}”，不能这样操作。",
                     f"Attempt {attempt_id} is {old['state']}; that cannot be done to it now.")
             at = _local_now()
-            with _tx(self.db):
+            with transaction(self.db):
                 self.db.execute("UPDATE pe_attempts SET state = ?, decided_by = ?, decided_at = ? "
                                 "WHERE id = ?", [state, who, at, attempt_id])
                 self._audit(who, action, "pe_attempt", attempt_id, {"state": old["state"]},
@@ -541,7 +551,7 @@ class Flow:
         """Absent or exempt: from every item of the sitting (height, weight and BMI alike)."""
         with self._lock:
             student = self._student(code)
-            with _tx(self.db):
+            with transaction(self.db):
                 for item_id in self._result_items:
                     old = self._result(student["code"], item_id)
                     self._set_result(student["code"], status, old and old["value"], who, item_id)

@@ -23,6 +23,8 @@ from pe_station.flow import Flow
 OnEvent = Callable[[dict], None]
 log = logging.getLogger(__name__)
 _STOP = object()
+# [[pe.devices]] keys that are driver options (the line driver's pattern and its rule).
+DRIVER_KEYS = ("pattern", "unit", "stable_when", "repeat", "encoding", "require_checksum")
 MAX_BATCH = 200
 
 # A status light: green connected, amber connecting, red disconnected, grey stopped.
@@ -40,16 +42,20 @@ class Device:
     settings: PortSettings = field(default_factory=PortSettings)
     options: dict = field(default_factory=dict)
     lanes: int = 0                  # a timing gate set up for lanes sends the lane as its bib
+    pairing: str | None = None      # a timing gate: "bib" or "sequence" (see RunTimer)
 
     @classmethod
     def from_config(cls, entry: dict) -> "Device":
-        settings = PortSettings(baud=entry.get("baud"), bytesize=entry.get("bytesize"),
-                                parity=entry.get("parity"), stopbits=entry.get("stopbits"))
+        settings = PortSettings.from_config(entry)
         if entry.get("timeout"):
             settings.read_timeout = float(entry["timeout"])
+        # The line driver's keys sit in the device's own table, as a technician writes them.
+        options = {k: entry[k] for k in DRIVER_KEYS if entry.get(k) is not None}
+        options.update(entry.get("options") or {})
         return cls(name=entry.get("name") or entry["port"], driver=entry["driver"],
                    port=entry["port"], item=entry.get("item"), settings=settings,
-                   options=dict(entry.get("options") or {}), lanes=int(entry.get("lanes") or 0))
+                   options=options, lanes=int(entry.get("lanes") or 0),
+                   pairing=entry.get("pairing"))
 
 
 def devices_for(config_devices: list[dict], items: str | Iterable[str]) -> list[Device]:
@@ -75,7 +81,7 @@ class Service:
     def __post_init__(self) -> None:
         # The flow gives each reading to the item of the device that sent it.
         for device in self.devices:
-            self.flow.add_device(device.name, device.item, device.lanes)
+            self.flow.add_device(device.name, device.item, device.lanes, device.pairing)
 
     def start(self) -> "Service":
         """Start every device's reader; a device that is not plugged in shows a red light

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import queue
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from qmbase.platform import fsync_dir, make_private_dir, replace_durably
+from qmbase.platform import fsync_dir, make_private_dir, replace_durably, try_lock, unlock
 
 HEADER_SUFFIX = ".journal.json"
 PCM_SUFFIX = ".pcm"
@@ -117,40 +116,6 @@ def write_json_durably(path: Path, data: dict[str, Any]) -> None:
     replace_durably(tmp, path)
 
 
-# --- the lock: the only OS-specific part of this module -------------------------------------
-
-def _try_lock(fd: int) -> bool:
-    """Take an exclusive, non-blocking lock on an open file; False when another process holds it."""
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if sys.platform == "win32":
-        import msvcrt
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 class Journal:
     """The files of one take on disk: ``<id>.journal.json``, ``<id>.pcm`` and ``<id>.lock``."""
 
@@ -202,8 +167,8 @@ class Journal:
             return False
         fd = os.open(self.lock_path, os.O_RDWR)
         try:
-            if _try_lock(fd):
-                _unlock(fd)
+            if try_lock(fd):
+                unlock(fd)
                 return False
             return True
         finally:
@@ -252,7 +217,7 @@ class JournalWriter:
             self._lock_fd = os.open(journal.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise self._cannot_create(exc) from exc
-        if not _try_lock(self._lock_fd):
+        if not try_lock(self._lock_fd):
             os.close(self._lock_fd)
             self._lock_fd = None
             raise JournalError(f"录音 {journal.header.take_id} 正在被另一个程序写入。",
@@ -330,7 +295,7 @@ class JournalWriter:
             self._thread = None
             self._file.close()
         if self._lock_fd is not None:
-            _unlock(self._lock_fd)
+            unlock(self._lock_fd)
             os.close(self._lock_fd)
             self._lock_fd = None
         return self.frames_written

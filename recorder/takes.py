@@ -13,11 +13,12 @@ Pure logic on the database handle passed in (sqlite-utils); no audio, no files. 
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import sqlite_utils
+
+from qmbase.db import transaction
 
 DEFAULT_RETAKES = 2
 LOSS_TOLERANCE_S = 0.25   # audio missing beyond this (lost_s) makes a take a dropout take
@@ -77,20 +78,6 @@ class Take:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-@contextmanager
-def _transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """BEGIN IMMEDIATE … COMMIT, or join the caller's transaction if one is open."""
-    conn = db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def get(db: sqlite_utils.Database, take_id: str) -> Take:
@@ -133,7 +120,7 @@ def begin(db: sqlite_utils.Database, *, take_id: str, sitting_id: str, student_c
     row = {"id": take_id, "sitting_id": sitting_id, "student_code": student_code,
            "attempt": attempt, "song_id": song_id, "state": "recording",
            "started_at": started_at, **fields}
-    with _transaction(db):
+    with transaction(db):
         db["takes"].insert(row)
     return get(db, take_id)
 
@@ -143,7 +130,7 @@ def _finish(db: sqlite_utils.Database, take_id: str, state: str, fields: dict[st
     fields = dict(fields)
     if "reasons" in fields:
         fields["reasons"] = json.dumps(fields["reasons"] or [], ensure_ascii=False)
-    with _transaction(db):
+    with transaction(db):
         take = get(db, take_id)
         if {"overflow_count", "stream_restarts", "lost_s"} & fields.keys():
             gaps = int(fields.get("overflow_count", take.overflow_count) or 0) \
@@ -191,7 +178,7 @@ def counting_take(takes: Sequence[Take], policy: str = "last_accepted") -> Take 
 def update_counting(db: sqlite_utils.Database, sitting_id: str, student_code: str, *,
                     policy: str = "last_accepted") -> Take | None:
     """Set the ``counts`` flag on exactly the take that counts (or on none)."""
-    with _transaction(db):
+    with transaction(db):
         winner = counting_take(takes_of(db, sitting_id, student_code), policy)
         db.execute("UPDATE takes SET counts = 0, counts_by = NULL "
                    "WHERE sitting_id = ? AND student_code = ? AND id != ?",
@@ -207,7 +194,7 @@ def choose(db: sqlite_utils.Database, take_id: str) -> Take:
     if not take.path or take.state not in ("kept", "interrupted"):
         raise TakeError("no_file", f"第 {take.attempt} 次录音没有保存的录音文件，不能作为有效录音。",
                         f"Take {take.attempt} has no kept recording, so it cannot be the one that counts.")
-    with _transaction(db):
+    with transaction(db):
         db.execute("UPDATE takes SET counts = 0, counts_by = NULL WHERE sitting_id = ? "
                    "AND student_code = ?", [take.sitting_id, take.student_code])
         db["takes"].update(take_id, {"counts": 1, "counts_by": "proctor"})

@@ -23,6 +23,23 @@ def _add(sub, name: str, handler: str, help: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _serial_flags(p) -> None:
+    """The line settings a device's manual gives; checked by devices.ports.PortSettings."""
+    p.add_argument("--baud", type=int, help="波特率，如 9600 / baud rate, e.g. 9600")
+    p.add_argument("--bytesize", type=int, help="数据位 5-8 / data bits 5-8")
+    p.add_argument("--parity", help="校验 N/E/O（无/偶/奇）/ parity N/E/O")
+    p.add_argument("--stopbits", type=float, help="停止位 1/1.5/2 / stop bits 1/1.5/2")
+    p.add_argument("--flow-control", help="流控 none/rtscts/xonxoff/dsrdtr / flow control")
+
+
+def _driver_flags(p) -> None:
+    """The line driver's description of an unknown device (as [[pe.devices]] keys)."""
+    p.add_argument("--pattern", help="line 驱动：正则，命名组 value/unit/code/stable / line driver: the regex")
+    p.add_argument("--stable-when", help="line 驱动：stable 组表示稳定的文字（正则）/ text of `stable` meaning stable")
+    p.add_argument("--repeat", type=int, help="line 驱动：相同读数连续几次才算稳定 / equal values in a row to be stable")
+    p.add_argument("--unit", help="line 驱动：行中没有单位时的单位 / unit when the line has none")
+
+
 def _json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="一个 JSON 文档输出到标准输出 / print one JSON document")
 
@@ -43,8 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true",
                    help="演练模式：模拟设备、演示名册和本机汇集服务器，数据放在数据目录的 rehearsal/ 中 / "
                         "rehearsal mode: simulated devices, demo roster, local collector; data in rehearsal/")
+    p.add_argument("--open", action="store_true",
+                   help="启动后在浏览器中打开页面 / open the pages in the browser once running")
     p.add_argument("--reset", action="store_true",
                    help="与 --simulate 一起用：清空上次的演练数据 / with --simulate: start the rehearsal afresh")
+    p.add_argument("--no-browser", action="store_true",
+                   help="不自动打开浏览器（登录链接仍会显示）/ do not open the browser (the login link is still printed)")
     p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
                    help="数据目录（同 station --data-dir）/ data dir (as station --data-dir)")
 
@@ -54,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "precheck", "station.commands.precheck:run", "设备检查：本机是否准备就绪 / equipment pre-check")
     _json_flag(p)
     p.add_argument("--html", metavar="FILE", help="写出可打印的检查报告 / write a printable report")
+    p.add_argument("--open-report", action="store_true",
+                   help="在浏览器中打开检查报告（默认保存在数据目录 reports/ 中）/ open the report in the browser")
     p.add_argument("--no-network", action="store_true", help="不检查网络，不报送 / skip the network checks")
     p.add_argument("--audio-in", metavar="DEV", help="麦克风名称中的一段文字 / part of the microphone's name")
     p.add_argument("--audio-out", metavar="DEV", help="耳机名称中的一段文字 / part of the earphones' name")
@@ -102,16 +125,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(psub, "drivers", "station.commands.pe:drivers", "列出设备驱动 / list device drivers")
     _json_flag(p)
     p = _add(psub, "listen", "station.commands.pe:listen", "显示设备发来的每个读数 / print each reading a device sends")
-    p.add_argument("--driver", required=True, help="驱动名称，见 station pe drivers / driver name")
-    p.add_argument("--port", required=True, help="串口，如 COM3 或 /dev/ttyUSB0 / serial port")
+    p.add_argument("--driver", help="驱动名称，见 station pe drivers / driver name")
+    p.add_argument("--port", help="串口，如 COM3 或 /dev/ttyUSB0 / serial port")
+    p.add_argument("--device", help="用 station.toml 中这台 [[pe.devices]] 的设置 / use this [[pe.devices]] entry of station.toml")
     p.add_argument("--seconds", type=float, help="听多少秒（默认直到 Ctrl-C）/ how long (default: until Ctrl-C)")
+    _serial_flags(p)
+    _driver_flags(p)
     _json_flag(p)
     p = _add(psub, "run", "station.commands.pe:run", "终端测试站 / terminal station")
     p.add_argument("--item", required=True, help="体育项目编号，如 sit_and_reach / PE item id")
-    p.add_argument("--driver", required=True, help="驱动名称 / driver name")
-    p.add_argument("--port", required=True, help="串口 / serial port")
+    p.add_argument("--driver", help="驱动名称 / driver name")
+    p.add_argument("--port", help="串口 / serial port")
+    p.add_argument("--device", help="用 station.toml 中这台 [[pe.devices]] 的设置 / use this [[pe.devices]] entry of station.toml")
     p.add_argument("--session", help="场次编号（默认：该项目进行中的场次，没有则新开）/ sitting id")
     p.add_argument("--by", help="操作人员 / operator")
+    p.add_argument("--pairing", choices=["bib", "sequence"],
+                   help="计时器：按号码或按顺序配对起终点 / timer: pair start and finish by bib or in sequence")
+    _serial_flags(p)
+    _driver_flags(p)
+    p = _add(psub, "sniff", "station.commands.pe:sniff",
+             "显示未知设备发来的原始数据并建议配置 / show what an unknown device sends, propose its config")
+    p.add_argument("--port", required=True, help="串口 / serial port")
+    p.add_argument("--seconds", type=float, default=10.0, help="听多少秒（默认 10）/ how long (default 10)")
+    _serial_flags(p)
+    _json_flag(p)
     p = _add(psub, "export", "station.commands.pe:export", "导出场次成绩 / export a sitting's results")
     p.add_argument("--session", required=True, help="场次编号 / sitting id")
     p.add_argument("--csv", metavar="FILE", help="写出 Excel 可打开的 CSV / write a CSV for Excel")
@@ -181,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timezone", default="Asia/Shanghai", help="看板显示时间的时区 / the dashboard's time zone")
     p.add_argument("--silent-minutes", type=float, default=5.0, metavar="N",
                    help="多少分钟没有心跳算失联（默认 5）/ minutes without a heartbeat before a station counts as silent")
+    p.add_argument("--header-timeout", type=float, default=15.0, metavar="S",
+                   help="连接须在多少秒内发完请求头（默认 15）/ seconds a connection has to send its headers")
+    p.add_argument("--max-connections", type=int, default=1000, metavar="N",
+                   help="同时打开的连接上限（默认 1000）/ most connections open at once")
     p = _add(ksub, "add-station", "station.commands.collector:add_station", "登记工作站并生成令牌 / register a station, print its token")
     p.add_argument("station_id", metavar="STATION_ID")
     p.add_argument("--data", metavar="DIR")
@@ -218,6 +259,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from qmbase.platform import configure_console
+
+    configure_console()  # a GB18030-only name must not crash output piped on a GBK console
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

@@ -69,6 +69,10 @@ KEYS: tuple[Key, ...] = (
         "upload bandwidth cap in KB/s (0: none)"),
     Key("upload.ca_bundle", "", "区县自签证书的 CA 文件（为空则用系统证书）",
         "district CA bundle for https (empty: the system's)"),
+    Key("upload.allow_plain_http", False,
+        "允许上传到其他计算机上不加密的 http:// 汇集服务器（录音和令牌明文经过网络，仅在区县确认网络可信时设置）",
+        "allow uploading to an unencrypted http:// collector on another computer (recordings and "
+        "token cross the network in clear; only where the district vouches for the network)"),
     Key("precheck.students_expected", 30, "每台计算机当天预计录音人数（用于估算磁盘和上传时间）",
         "students expected per station per day (for the disk and upload estimates)"),
     Key("precheck.song_seconds", 90, "每次录音的大约秒数", "seconds per take, roughly"),
@@ -89,7 +93,21 @@ KEYS: tuple[Key, ...] = (
     Key("web.port", 8080, "网页界面端口", "web port"),
     Key("web.pin", "", "监测员口令：网页界面对本机以外开放时必须设置",
         "proctor PIN: required when the pages are reachable from other computers"),
+    Key("web.allowed_hosts", [], "网页界面还接受的主机名或地址（防 DNS 重绑定；本机地址和 web.host 已包含）",
+        "more host names or addresses the pages answer to (against DNS rebinding; loopback and web.host are in)"),
 )
+
+# Keys whose values open doors (the upload token, the proctor PIN): `config show` says whether
+# they are set, never what they are; a screen or a pasted support log must not carry them.
+SECRET_KEYS = frozenset({"upload.token", "web.pin"})
+
+
+def shown(key: str, value: Any) -> Any:
+    """``value`` as `config show` prints it: secrets masked."""
+    if key in SECRET_KEYS and value:
+        return f"******（已设置，{len(str(value))} 个字符 / set, {len(str(value))} characters）"
+    return value
+
 
 def _threshold_keys() -> tuple[Key, ...]:
     """[recorder.verify]: every limit a take's verdict uses, with the recorder's defaults."""
@@ -109,6 +127,13 @@ DEVICE_KEYS = {
     "bytesize": int, "stopbits": (int, float), "timeout": (int, float), "wait_s": (int, float),
     "lanes": int,         # a timing gate set up for lanes: the bib field is the lane number
     "options": dict,
+    "flow_control": str,  # none | rtscts | xonxoff | dsrdtr
+    "pairing": str,       # a timing gate: bib (finish pairs with its bib's start) | sequence
+    # the line driver: a regex with named groups value, unit, code, stable ...
+    "pattern": str, "unit": str, "encoding": str,
+    "stable_when": str,   # ... the text of `stable` that means stable (a regex)
+    "repeat": int,        # ... without one: equal values in a row before a value is stable
+    "require_checksum": bool,   # alge-timy: the timer is in CHK1 mode from the start
 }
 
 BY_NAME = {k.name: k for k in KEYS}
@@ -238,10 +263,32 @@ def _check_devices(path: Path, text: str, devices: list) -> None:
                     f"{'（是否想写 ' + hint[0] + '？）' if hint else ''}。\n"
                     f"{where}: PE device {n} has an unknown key {key}"
                     f"{' (did you mean ' + hint[0] + '?)' if hint else ''}.")
-            if not isinstance(value, DEVICE_KEYS[key]) or isinstance(value, bool):
+            if not isinstance(value, DEVICE_KEYS[key]) or (
+                    isinstance(value, bool) and DEVICE_KEYS[key] is not bool):
                 raise ConfigError(
                     f"{where}: 第 {n} 台体育设备的 {key} = {value!r} 类型不对。\n"
                     f"{where}: PE device {n}: {key} = {value!r} has the wrong type.")
+        _check_device_settings(where, n, device)
+
+
+def _check_device_settings(where: str, n: int, device: dict) -> None:
+    """Serial settings, pairing and driver options, checked by the code that uses them."""
+    from devices import drivers
+    from devices.drivers.alge_timy import PAIRINGS
+    from devices.ports import PortSettings, SettingsError
+    from pe_station.service import Device
+
+    if device.get("pairing") is not None and device["pairing"] not in PAIRINGS:
+        raise ConfigError(
+            f"{where}: 第 {n} 台体育设备的 pairing = {device['pairing']!r} 无效：计时器按号码配对写 "
+            f"\"bib\"，按脉冲顺序配对写 \"sequence\"。\n"
+            f"{where}: PE device {n}: pairing = {device['pairing']!r} is not valid: write \"bib\" "
+            f"(a finish pairs with its bib's start) or \"sequence\" (next start with next finish).")
+    try:
+        PortSettings.from_config(device)
+        drivers.get(device["driver"], **Device.from_config(device).options)
+    except (SettingsError, drivers.UnknownDriver, drivers.PatternError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def load(data_dir: Path) -> Config:
@@ -295,7 +342,11 @@ def template() -> str:
             lines += ["", f"# {key.zh}", f"# {key.en}",
                       "# [[pe.devices]]", '# name = "scale-1"', '# driver = "mt-sics"',
                       '# port = "COM3"            # Linux: "/dev/ttyUSB0"', '# item = "weight"',
-                      "# baud = 9600"]
+                      "# baud = 9600", '# parity = "N"               # N/E/O，见设备说明书 / as the manual says',
+                      '# flow_control = "none"      # none/rtscts/xonxoff/dsrdtr',
+                      '# pairing = "bib"            # 计时器：bib 按号码 / sequence 按顺序 (alge-timy)',
+                      "# 未知设备：driver = \"line\" 加 pattern、stable_when 或 repeat，见 station pe sniff。",
+                      "# An unknown device: driver = \"line\" with pattern, stable_when or repeat; see station pe sniff."]
             continue
         if table != current:
             lines += ["", f"[{table}]"]
@@ -303,3 +354,41 @@ def template() -> str:
         default = _hostname() if key.name == "station_id" else key.default
         lines += [f"# {key.zh}", f"# {key.en}", f"# {leaf} = {tomlfile.value(default)}"]
     return "\n".join(lines) + "\n"
+
+
+SETUP_HEADER = ("# 本文件由“设置”页面写入；也可以手工编辑（station config show 查看每一项的来源）。\n"
+                "# Written by the set-up page; it may also be edited by hand (station config show).\n\n")
+
+
+def is_set_up(cfg: Config) -> bool:
+    """Whether this station has been given its id (by the set-up page, `config` or by hand)."""
+    return cfg.sources.get("station_id", "default") != "default"
+
+
+def update_file(data_dir: Path, changes: dict) -> Config:
+    """Merge ``changes`` (station.toml's tables: ``{"school": …, "upload": {"token": …}}``) into
+    the data dir's station.toml and return the new configuration (the file's comments are
+    not kept: tomllib reads no comments). The new text is checked by
+    `load`, the same rules as every command, before it replaces the file (atomically): a
+    refused change leaves the file as it was and raises ConfigError."""
+    import os
+    import tempfile
+
+    data_dir = Path(data_dir)
+    path = data_dir / FILE_NAME
+    table = tomlfile.read(path)
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            node = table.setdefault(key, {})
+            node.update(value)
+        else:
+            table[key] = value
+    with tempfile.TemporaryDirectory(dir=data_dir) as scratch:
+        candidate = Path(scratch) / FILE_NAME
+        tomlfile.write(candidate, table, SETUP_HEADER)
+        try:
+            load(Path(scratch))
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(str(candidate), FILE_NAME)) from None
+        os.replace(candidate, path)
+    return load(data_dir)

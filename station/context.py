@@ -58,6 +58,12 @@ class Station:
     def station_id(self) -> str:
         return self.config["station_id"]
 
+    def collector_link(self):
+        """How this station reaches its collector (``qmbase.collector_link.CollectorLink``)."""
+        from qmbase.collector_link import CollectorLink
+
+        return CollectorLink.from_config(self.config.section("upload"))
+
     def operator(self, given: str | None = None) -> str:
         return given or self.config["operator"] or user_name()
 

@@ -16,6 +16,8 @@ from typing import Callable, Sequence
 
 import sqlite_utils
 
+from qmbase.db import transaction
+
 FILE_NAME = "station.db"
 
 # The order matters only for foreign keys: the station's own tables (roster, sittings)
@@ -83,21 +85,3 @@ def open_db(data_dir: Path) -> sqlite_utils.Database:
 def now() -> str:
     """Local time with its offset: what a proctor reads on a sheet, unambiguous for the district."""
     return dt.datetime.now().astimezone().isoformat(timespec="milliseconds")
-
-
-class transaction:
-    """``with transaction(db):`` — all or nothing, taking the write lock at once.
-
-    Write with plain SQL inside it: sqlite-utils' table helpers wrap themselves in
-    ``with conn:``, which would commit the outer transaction halfway.
-    """
-
-    def __init__(self, db: sqlite_utils.Database):
-        self.db = db
-
-    def __enter__(self) -> sqlite_utils.Database:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, kind, value, tb) -> None:
-        self.db.execute("ROLLBACK" if kind else "COMMIT")

@@ -42,27 +42,34 @@ def backoff_s(attempts: int) -> float:
     return random.uniform(0, min(MAX_BACKOFF_S, 2.0 ** attempts))
 
 
-def flush(db: sqlite_utils.Database, collector_url: str, token: str, client=None,
-          timeout_s: float = 10.0, due_only: bool = True) -> tuple[int, int]:
-    """Send what is due (everything waiting, with ``due_only=False``); returns (sent, still
-    waiting). Never raises for a network fault."""
-    if not collector_url:
+def flush(db: sqlite_utils.Database, link, client=None, timeout_s: float = 10.0,
+          due_only: bool = True) -> tuple[int, int]:
+    """Send what is due (everything waiting, with ``due_only=False``) to the collector ``link``
+    (``CollectorLink``: its URL, token, CA and TLS); returns (sent, still waiting). Never raises
+    for a network fault; a link that may not be used (no token, plain http elsewhere) sends
+    nothing and keeps everything waiting."""
+    if link.refusal() is not None:
         return 0, len(pending(db, due_only=False))
     import httpx
 
     own = client is None
-    client = client or httpx.Client(timeout=timeout_s)
+    try:
+        client = client or link.client(timeout=timeout_s)
+    except (OSError, ValueError):  # the CA file named in [upload] ca_bundle cannot be read
+        return 0, len(pending(db, due_only=False))
     sent = 0
     try:
         for message in pending(db, due_only):
             try:
-                response = client.post(collector_url.rstrip("/") + message["path"],
+                response = client.post(link.base_url + message["path"],
                                        content=message["body"].encode("utf-8"),
-                                       headers={"Authorization": f"Bearer {token}",
+                                       headers={"Authorization": f"Bearer {link.token}",
                                                 "Content-Type": "application/json"})
                 ok = response.status_code < 300
                 error = None if ok else f"HTTP {response.status_code}: {response.text[:200]}"
             except httpx.HTTPError as exc:
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            except (OSError, ValueError) as exc:  # an unreadable CA file, a malformed address
                 ok, error = False, f"{type(exc).__name__}: {exc}"
             if ok:
                 db.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL "
@@ -85,5 +92,4 @@ def deliver(station, due_only: bool = True) -> tuple[int, int]:
 
     if guard.refused(station.config) is not None or not station.config["upload.collector_url"]:
         return 0, len(pending(station.db, due_only=False))
-    return flush(station.db, station.config["upload.collector_url"], station.config["upload.token"],
-                 due_only=due_only)
+    return flush(station.db, station.collector_link(), due_only=due_only)

@@ -7,7 +7,7 @@ from typing import Callable
 
 from station import __version__, outbox
 from station.context import Station
-from station.db import transaction
+from qmbase.db import transaction
 
 
 def context(station: Station, audio_in: str | None = None, audio_out: str | None = None,
@@ -22,6 +22,8 @@ def context(station: Station, audio_in: str | None = None, audio_out: str | None
 
     if guard.refused(station.config) is not None:
         ctx["collector_url"] = ""     # a rehearsal does not probe the real district's server
+    else:
+        ctx["collector_link"] = station.collector_link()  # the very TLS trust uploads use
     if audio_in is not None:
         ctx["audio_input"] = audio_in
     if audio_out is not None:

@@ -15,7 +15,8 @@ from typing import Iterable
 import sqlite_utils
 
 from station import audit
-from station.db import now, transaction
+from qmbase.db import transaction
+from station.db import now
 
 # Header spellings, normalised (lower case, no spaces). Any of 学籍号/考号/条码 is the code.
 HEADERS = {
@@ -219,6 +220,20 @@ def import_file(db: sqlite_utils.Database, path: Path, who: str, grades: Iterabl
                 audit.record(db, who, "roster.add", "student", s.code, None, new)
                 result.added += 1
     return result
+
+
+def outcome(result: ImportResult, skip_bad: bool = False) -> tuple[bool, str, str]:
+    """(imported, zh, en): what an import did, as the CLI and the roster page both say it."""
+    if result.errors and not skip_bad:
+        return (False,
+                f"名册有 {len(result.errors)} 行错误，整个文件都没有导入。请改正后重新导入，"
+                f"或选择只导入正确的行（--skip-bad）。",
+                f"{len(result.errors)} bad row(s): nothing was imported. Correct them and import "
+                f"again, or import the good rows only (--skip-bad).")
+    return (True,
+            f"导入完成：新增 {result.added}，更新 {result.updated}，未变 {result.unchanged}，跳过 {result.skipped}。",
+            f"Imported: {result.added} added, {result.updated} updated, {result.unchanged} unchanged, "
+            f"{result.skipped} skipped.")
 
 
 def lookup(db: sqlite_utils.Database, code: str) -> dict | None:

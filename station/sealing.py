@@ -1,4 +1,5 @@
-"""Sealing (封存): a closed sitting becomes a signed bundle in the upload queue.
+"""Sealing (封存): a closed sitting becomes a bundle in the upload queue (signed when it is
+uploaded, with the token the station has then: sealing needs no token).
 
 Runs when a sitting closes, whoever closes it (the CLI, the /pe or /sing page). The
 bundle holds what the sitting produced — recordings with their sidecars, or the PE
@@ -64,7 +65,7 @@ def seal(station: Station, sitting: dict):
         files.update(_incidents_file(station, sitting["id"], Path(staging)))
         return write_bundle(
             bundle_dir(station, sitting["id"]), station=station.station_id, sitting=sitting["id"],
-            token=station.config["upload.token"], kind=sitting["kind"], item=sitting["item"],
+            kind=sitting["kind"], item=sitting["item"],
             opened_at=sitting["opened_at"], closed_at=sitting["closed_at"], files=files,
             results=rows or None, include_names=station.config["upload.include_names"],
             link=False)  # a copy: the bundle stays as sealed whatever happens to the originals

@@ -15,6 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from qmbase.platform import write_private_text
 from station import roster, sealing, sittings
 from station.context import Station
 from station.errors import UsageError
@@ -176,7 +177,7 @@ def render_text(data: dict) -> str:
 def write_html(data: dict, path: Path | str) -> Path:
     path = Path(path)
     try:
-        path.write_text(render_html(data), encoding="utf-8")
+        write_private_text(path, render_html(data))  # children's names and results
     except OSError as e:
         raise UsageError(f"无法写入记录单文件 {path}（{e.strerror}）：请换一个文件夹或文件名。\n"
                          f"Cannot write the sheet to {path} ({e.strerror}); choose another folder or name.") from None

@@ -8,7 +8,8 @@ import sqlite_utils
 
 from pe_station.items import ITEMS
 from station import audit
-from station.db import now, transaction
+from qmbase.db import transaction
+from station.db import now
 
 KINDS = {"singing": ("演唱测试", "singing test"), "pe": ("体育现场测试", "PE field test")}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from station.rehearsal.singer import write_wav  # noqa: F401 - the tests' WAV writer too
+from tests.helpers import station_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -29,6 +30,23 @@ os.environ.setdefault("PULSE_RUNTIME_PATH", f"{AUDIO_RUNTIME}/pulse")
 os.environ.setdefault("PULSE_STATE_PATH", f"{AUDIO_RUNTIME}/state")
 # numba compiles librosa's kernels once; keep its cache out of the source tree.
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+
+
+# Parts only Linux has: the PulseAudio scripts, socat PTYs, Playwright's driver, /proc. Under
+# the Windows Python (scripts/test-windows) a test needing one is skipped before it starts, so
+# no Linux script is ever handed to Wine (which would run it natively, with Windows paths).
+LINUX_ONLY_MARKS = ("linux_only", "audio", "serial", "browser")
+LINUX_ONLY_FIXTURES = ("headset", "sing_into_mic", "pty_pair")
+
+
+def pytest_collection_modifyitems(config, items):
+    if sys.platform != "win32":
+        return
+    skip = pytest.mark.skip(reason="needs a Linux-only part (PulseAudio scripts, socat, Chromium, /proc)")
+    for item in items:
+        if any(item.get_closest_marker(m) for m in LINUX_ONLY_MARKS) or \
+                set(LINUX_ONLY_FIXTURES) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(skip)
 
 
 def virtual_audio(command: str) -> subprocess.CompletedProcess:
@@ -123,10 +141,10 @@ def data_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def station(data_dir):
     """Run the `station` command as a user would; returns the CompletedProcess."""
-    exe = Path(sys.executable).with_name("station")
+    command = station_command()
 
     def run(*args: str, timeout: float = 120, input: str | None = None, check: bool = False):
-        result = subprocess.run([str(exe), *args], capture_output=True, text=True,
+        result = subprocess.run([*command, *args], capture_output=True, text=True,
                                 timeout=timeout, input=input, env=os.environ.copy())
         if check and result.returncode != 0:
             raise AssertionError(f"station {' '.join(args)} exited {result.returncode}:\n"

@@ -1,8 +1,9 @@
-"""A sitting's bundle: its files, ``manifest.json`` (signed) and the seal code (电子封签).
+"""A sitting's bundle: its files, ``manifest.json`` and the seal code (电子封签).
 
-The manifest format is fixed by the wire contract with the collector (qm-bundle/1):
-each file's path, size and SHA-256, the station, sitting and times, and an HMAC-SHA256
-signature under a key derived from the station's token.
+The manifest's form is the wire contract with the collector (``contract.py``): each
+file's path, size and SHA-256, the station, sitting and times, as canonical JSON fixed at
+seal time. No key is needed to seal: the signature is made at upload time
+(``worker.py``), with the token the station has then.
 
 Each byte of a bundle is read once, at seal time: the same pass feeds the whole-file
 SHA-256 (the manifest needs it) and the CRC-32 of each upload chunk (the tus
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import hmac
 import io
 import json
 import os
@@ -23,13 +23,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from qmbase.platform import fsync_dir
+
 try:  # ISA-L's CRC-32 (python-isal): the very same checksum as zlib's, ~8x faster (PCLMUL)
     from isal.isal_zlib import crc32 as _crc32
 except ImportError:  # the stdlib's, where isal is not installed: slower, same values
     from zlib import crc32 as _crc32
 
-FORMAT = "qm-bundle/1"
-MANIFEST = "manifest.json"
+from qmbase.platform import fsync_dir, make_private_file, open_private
+
+from . import contract
+from .contract import FORMAT, LEGACY_FORMAT, MANIFEST, canonical_bytes, seal_code
+
 # Bytes per tus PATCH (each with its own Upload-Checksum). Measured with scripts/bench/upload.py
 # on 127.0.0.1 (1 GiB, medians of 5): 32 MiB uploads ~12% faster than 16 MiB (half the
 # requests, fsyncs and commits, during which the client waits); 64 MiB gains nothing more.
@@ -71,7 +76,7 @@ class Bundle:
 
 @dataclass(frozen=True)
 class Problem:
-    code: str  # missing | size | sha256 | signature | manifest | extra
+    code: str  # missing | size | sha256 | manifest | extra
     path: str | None
     zh: str
     en: str
@@ -86,39 +91,13 @@ class BundleCheck:
 
 # --- pure helpers -------------------------------------------------------------------
 
-def signing_key(token: str) -> bytes:
-    """The manifest key derived from the token, so the collector keeps no token in clear."""
-    return hashlib.sha256(b"qm-manifest-key:" + token.encode("utf-8")).digest()
-
-
-def canonical(manifest: Mapping) -> bytes:
-    body = {k: v for k, v in manifest.items() if k != "signature"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def sign(manifest: Mapping, token: str) -> str:
-    return hmac.new(signing_key(token), canonical(manifest), hashlib.sha256).hexdigest()
-
-
-def signature_ok(manifest: Mapping, token: str) -> bool:
-    given = manifest.get("signature")
-    return isinstance(given, str) and hmac.compare_digest(given, sign(manifest, token))
-
-
-def seal_code(manifest_bytes: bytes) -> str:
-    """电子封签: the first 8 hex digits of SHA-256 of the exact manifest bytes, as XXXX-XXXX."""
-    h = hashlib.sha256(manifest_bytes).hexdigest()[:8].upper()
-    return f"{h[:4]}-{h[4:]}"
-
-
 def check_relpath(path: str) -> str:
-    """A bundle path: relative, '/'-separated, no '..', no empty segments (as the collector demands)."""
+    """A bundle path as the collector demands it (``contract.safe_path``), or BundleError."""
     p = str(path)
-    parts = p.split("/")
-    if (not p or "\\" in p or p.startswith("/") or ":" in parts[0]
-            or any(s in ("", ".", "..") for s in parts)):
-        raise BundleError(f"文件路径不合规：{p!r}。请使用不含“..”的相对路径，用“/”分隔。",
-                          f"Bad bundle path {p!r}: use a relative '/'-separated path without '..'.")
+    if not contract.safe_path(p):
+        raise BundleError(f"文件路径不合规：{p!r}。只能用字母、数字和 . _ -，用“/”分隔，不能含“..”。",
+                          f"Bad bundle path {p!r}: use letters, digits and . _ - in '/'-separated "
+                          "parts, without '..'.")
     return p
 
 
@@ -193,17 +172,6 @@ def digest_file(path: Path, chunk_size: int = DEFAULT_CHUNK_SIZE, relpath: str =
     return FileDigest(relpath or Path(path).name, size, sha, chunk_size, chunks)
 
 
-def _fsync_dir(path: Path) -> None:
-    # Directories cannot be opened for fsync on Windows; NTFS journals the rename itself.
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _place(src: Path, dest: Path, link: bool, chunk_size: int, relpath: str) -> FileDigest:
     """Hard-link (same disk) or copy ``src`` to ``dest``, hashing it in the same single pass."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -214,17 +182,18 @@ def _place(src: Path, dest: Path, link: bool, chunk_size: int, relpath: str) -> 
             link = False
     if link:
         return digest_file(dest, chunk_size, relpath)
-    with open(src, "rb") as fin, open(dest, "wb") as fout:
+    with open(src, "rb") as fin, open_private(dest) as fout:
         size, sha, chunks = digest_stream(fin, chunk_size, sink=fout)
         fout.flush()
         os.fsync(fout.fileno())
     shutil.copystat(src, dest, follow_symlinks=True)
+    make_private_file(dest)  # copystat copied the source's mode too
     return FileDigest(relpath, size, sha, chunk_size, chunks)
 
 
 def _write_bytes(dest: Path, data: bytes, chunk_size: int, relpath: str) -> FileDigest:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(dest, "wb") as f:
+    with open_private(dest) as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -261,7 +230,7 @@ def results_json(rows: list[dict]) -> bytes:
 
 # --- writing and verifying ----------------------------------------------------------
 
-def write_bundle(dest: Path | str, *, station: str, sitting: str, token: str,
+def write_bundle(dest: Path | str, *, station: str, sitting: str,
                  kind: str, item: str | None = None,
                  opened_at: str | None = None, closed_at: str | None = None,
                  files: Mapping[str, Path | str] | None = None,
@@ -287,19 +256,21 @@ def write_bundle(dest: Path | str, *, station: str, sitting: str, token: str,
     staging.mkdir(parents=True)
     digests: dict[str, FileDigest] = {}
     try:
+        folded: set[str] = set()
         for rel, src in files.items():
             rel = check_relpath(rel)
-            if rel == MANIFEST or rel in digests:
+            if rel == MANIFEST or contract.fold(rel) in folded:
                 raise BundleError(f"文件路径重复或保留：{rel}", f"Duplicate or reserved bundle path: {rel}")
             src = Path(src)
             if not src.is_file():
                 raise BundleError(f"找不到要封存的文件：{src}。请检查录音是否已保存。",
                                   f"File to seal not found: {src}. Check that the recording was saved.")
             digests[rel] = _place(src, staging / rel, link, chunk_size, rel)
+            folded.add(contract.fold(rel))
         if results is not None:
             rows = public_rows(results, include_names)
             for rel, data in (("results.csv", results_csv(rows)), ("results.json", results_json(rows))):
-                if rel in digests:
+                if contract.fold(rel) in folded:
                     raise BundleError(f"文件路径重复：{rel}", f"Duplicate bundle path: {rel}")
                 digests[rel] = _write_bytes(staging / rel, data, chunk_size, rel)
         manifest = {
@@ -308,13 +279,12 @@ def write_bundle(dest: Path | str, *, station: str, sitting: str, token: str,
             "files": [{"path": d.path, "size": d.size, "sha256": d.sha256}
                       for d in sorted(digests.values(), key=lambda d: d.path)],
         }
-        manifest["signature"] = sign(manifest, token)
-        data = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
+        data = canonical_bytes(manifest)
         digests[MANIFEST] = _write_bytes(staging / MANIFEST, data, chunk_size, MANIFEST)
         for d in {(staging / r).parent for r in digests}:
-            _fsync_dir(d)
+            fsync_dir(d)
         os.replace(staging, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -332,26 +302,26 @@ def read_manifest(bundle_dir: Path | str) -> tuple[dict, bytes]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BundleError(f"manifest.json 已损坏：{path}。请重新封存该场次。",
                           f"manifest.json is damaged: {path}. Seal the sitting again.") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
+    if not isinstance(manifest, dict) or manifest.get("format") not in (FORMAT, LEGACY_FORMAT) \
             or not isinstance(manifest.get("files"), list):
         raise BundleError(f"manifest.json 格式不对：{path}。", f"manifest.json has the wrong format: {path}.")
     return manifest, data
 
 
-def verify_bundle(bundle_dir: Path | str, token: str) -> BundleCheck:
-    """Check the signature and every listed file's size and SHA-256 (reads each file once)."""
+def verify_bundle(bundle_dir: Path | str) -> BundleCheck:
+    """Check the manifest's canonical form and every listed file's size and SHA-256."""
     bundle_dir = Path(bundle_dir)
     try:
         manifest, data = read_manifest(bundle_dir)
     except BundleError as e:
         return BundleCheck(False, None, [Problem("manifest", MANIFEST, e.zh, e.en)])
     problems: list[Problem] = []
-    if not signature_ok(manifest, token):
+    if manifest["format"] != FORMAT or contract.parse_canonical(data)[0] is None:
         problems.append(Problem(
-            "signature", MANIFEST,
-            "封签签名不符：清单被改动过，或口令（token）不是本考点机的。请联系信息中心。",
-            "The seal signature does not match: the manifest was altered or the token is not this "
-            "station's. Contact the information center."))
+            "manifest", MANIFEST,
+            "清单（manifest.json）不是封存时的标准格式：封存后被改动过。请联系信息中心。",
+            "manifest.json is not in the canonical form it was sealed in: it was changed after "
+            "sealing. Contact the information center."))
     for entry in manifest["files"]:
         rel = str(entry.get("path", ""))
         try:
@@ -372,3 +342,33 @@ def verify_bundle(bundle_dir: Path | str, token: str) -> BundleCheck:
             problems.append(Problem("sha256", rel, f"文件内容与封签不符：{rel}（封存后被改动）。",
                                     f"File content differs from the seal: {rel} (changed after sealing)."))
     return BundleCheck(not problems, seal_code(data), problems)
+
+
+def upgrade_legacy(bundle_dir: Path | str) -> bytes | None:
+    """Re-seal a qm-bundle/1 manifest (signed inside, formatted) as qm-bundle/2; new bytes or None.
+
+    Bundles sealed by older versions stay uploadable: the content is kept as it was, without
+    its old signature (made under whatever key the station had, possibly none), written in
+    canonical form; the signature is made at upload time like any other. The old file is
+    kept beside it as ``manifest.v1.json`` (not part of the upload).
+    """
+    bundle_dir = Path(bundle_dir)
+    manifest, data = read_manifest(bundle_dir)
+    if manifest["format"] != LEGACY_FORMAT:
+        return None
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    body["format"] = FORMAT
+    files, why = contract.manifest_files(body)
+    if files is None:
+        raise BundleError(f"旧版清单无法转换（{why}）：{bundle_dir}。请联系信息中心。",
+                          f"The old manifest cannot be converted ({why}): {bundle_dir}. "
+                          "Contact the information center.")
+    new = canonical_bytes(body)
+    old_copy = bundle_dir / "manifest.v1.json"
+    if not old_copy.exists():
+        _write_bytes(old_copy, data, DEFAULT_CHUNK_SIZE, old_copy.name)
+    tmp = bundle_dir / (MANIFEST + ".tmp")
+    _write_bytes(tmp, new, DEFAULT_CHUNK_SIZE, MANIFEST)
+    os.replace(tmp, bundle_dir / MANIFEST)
+    fsync_dir(bundle_dir)
+    return new

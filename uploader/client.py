@@ -21,6 +21,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from qmbase.collector_link import CollectorLink
+
 from .bundle import Crc32
 
 TUS_VERSION = "1.0.0"
@@ -33,9 +35,9 @@ MAX_CONFLICTS = 3            # 409s in a row without progress (the upload is bus
 class TusError(Exception):
     """A failed tus exchange. ``zh``/``en`` are for the teacher; ``status`` is the HTTP status or None."""
 
-    def __init__(self, zh: str, en: str, status: int | None = None):
+    def __init__(self, zh: str, en: str, status: int | None = None, code: str | None = None):
         super().__init__(f"{zh} / {en}")
-        self.zh, self.en, self.status = zh, en, status
+        self.zh, self.en, self.status, self.code = zh, en, status, code
 
 
 class NetworkError(TusError):
@@ -56,6 +58,14 @@ class ChunkRejected(TusError):
 
 class OffsetConflict(TusError):
     """409: our Upload-Offset is not the collector's; ask it again (HEAD)."""
+
+
+class Busy(TusError):
+    """409 busy: another request for this upload is still running on the collector; back off."""
+
+
+class AlreadyStored(TusError):
+    """409 already_stored: the file is in (a DELETE came too late); nothing to do."""
 
 
 class Refused(TusError):
@@ -135,10 +145,58 @@ def _detail(response: httpx.Response) -> str:
     return str(body)[:200]
 
 
+def error_code(response: httpx.Response) -> str | None:
+    """The collector's error code (``{"error": code, ...}``), or None."""
+    try:
+        body = response.json()
+    except Exception:
+        return None
+    return body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else None
+
+
+# Refusals a person has to act on: (zh, en) saying what happened and what to do.
+REFUSAL_CODES = {
+    "path_taken": ("收集端已存有这个场次的另一份同名文件，已存的数据不会被覆盖，本文件暂不上传。"
+                   "请把场次编号和电子封签告诉区县信息中心，由信息中心核对。",
+                   "the collector already holds a different file under this name in this sitting; "
+                   "stored data is never overwritten, so this file is not uploaded. Give the "
+                   "sitting id and seal code to the district information center to sort out."),
+    "signature_bad": ("收集端认为清单签名不对：本机的令牌可能不是区县为本机最新生成的。请向区县信息中心核对令牌"
+                      "（station collector add-station），填入 [upload] token 后重试。",
+                      "the collector finds the manifest's signature wrong: this station's token may not "
+                      "be the one the district issued last. Check the token with the district "
+                      "(station collector add-station), set [upload] token, then retry."),
+    "manifest_not_canonical": ("收集端拒收清单：manifest.json 封存后被改动过。请联系区县信息中心。",
+                               "the collector refuses the manifest: manifest.json was changed after "
+                               "sealing. Contact the district information center."),
+    "manifest_bad": ("收集端拒收清单：清单内容不合规。请更新本机软件或联系区县信息中心。",
+                     "the collector refuses the manifest: its content is not valid. Update the "
+                     "station software or contact the district information center."),
+}
+
+
+def conflict_error(response: httpx.Response, what: str) -> TusError:
+    """Every 409 the collector sends, told apart by its code."""
+    code, s = error_code(response), response.status_code
+    if code == "busy":
+        return Busy("收集端正在处理这个文件的上一个请求，稍后自动继续。",
+                    f"{what}: the collector is still busy with an earlier request for this file; "
+                    "will continue shortly.", s, code)
+    if code == "already_stored":
+        return AlreadyStored("收集端已校验并保存了这个文件。", f"{what}: the collector has stored this file.",
+                             s, code)
+    if code in REFUSAL_CODES:
+        zh, en = REFUSAL_CODES[code]
+        return Refused(zh, f"{what}: {en}", s, code)
+    return OffsetConflict("上传进度与收集端不一致，将按收集端的进度继续。",
+                          f"{what}: offset conflict; resuming from the collector's offset.", s, code)
+
+
 def error_for(response: httpx.Response, what: str) -> TusError:
     """Map a collector's answer to the exception the worker acts on (pure: no I/O)."""
     s = response.status_code
     detail = _detail(response)
+    code = error_code(response)
     if s == 460 and response.headers.get("Upload-Discarded"):
         return UploadDiscarded("上传的文件与封签的 SHA-256 不符，收集端已丢弃，将重新发送。",
                                f"{what}: the file did not match its SHA-256; the collector discarded it "
@@ -150,8 +208,10 @@ def error_for(response: httpx.Response, what: str) -> TusError:
         return UploadGone("收集端找不到这次上传，将重新建立。",
                           f"{what}: the collector has no such upload; a new one will be created.", s)
     if s == 409:
-        return OffsetConflict("上传进度与收集端不一致，将按收集端的进度继续。",
-                              f"{what}: offset conflict; resuming from the collector's offset.", s)
+        return conflict_error(response, what)
+    if s == 422 and code in REFUSAL_CODES:
+        zh, en = REFUSAL_CODES[code]
+        return Refused(zh, f"{what}: {en}", s, code)
     if s == 401:
         return Refused("收集端不认识本机的口令（token）。请在 station.toml 的 [upload] token 填入信息中心给的口令。",
                        f"{what}: the collector does not accept this station's token. Put the token from "
@@ -188,15 +248,20 @@ class FileToSend:
 class TusClient:
     """One collector, one station token; reuse it for many files (one connection pool)."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float | httpx.Timeout = 60.0,
-                 rate_limit: float | None = None, transport: httpx.BaseTransport | None = None):
-        self.base_url = base_url.rstrip("/") + "/"
+    def __init__(self, link: CollectorLink | str, token: str | None = None, *,
+                 timeout: float | None = None, rate_limit: float | None = None,
+                 transport: httpx.BaseTransport | None = None):
+        """``link`` says how to reach the collector (URL, token, CA, TLS); a URL and ``token``
+        is a shorthand for a link with the defaults. A link that may not be used is refused."""
+        if isinstance(link, str):
+            link = CollectorLink(url=link, token=token or "")
+        if (why := link.refusal()) is not None:
+            raise Refused(*why)
+        self.link = link
+        self.base_url = link.base_url + "/"
         self.files_url = urljoin(self.base_url, "files/")
-        if not isinstance(timeout, httpx.Timeout):
-            timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
-        self.http = httpx.Client(
-            headers={"Authorization": f"Bearer {token}", "Tus-Resumable": TUS_VERSION},
-            timeout=timeout, transport=transport, follow_redirects=False)
+        self.http = link.client(timeout=timeout, transport=transport,
+                                headers={"Tus-Resumable": TUS_VERSION})
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
 
     def close(self) -> None:
@@ -308,11 +373,18 @@ class TusClient:
                     raise
                 offset = self.offset(url)
             except OffsetConflict:
-                # Usually our offset was stale; but the collector may still be busy with an
-                # older, stalled request for this upload: then back off instead of spinning.
+                # Our offset was stale (a PATCH landed whose answer we lost): ask again.
                 conflicts += 1
                 if conflicts >= MAX_CONFLICTS:
                     raise
+                offset = self.offset(url)
+            except Busy:
+                # The collector is still busy with an older, stalled request for this upload
+                # (until its idle timeout): wait a little, then the worker's backoff takes over.
+                conflicts += 1
+                if conflicts >= MAX_CONFLICTS:
+                    raise
+                time.sleep(0.5 * conflicts)
                 offset = self.offset(url)
             except (UploadDiscarded, UploadGone):
                 discards += 1

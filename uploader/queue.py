@@ -1,7 +1,7 @@
 """The persistent upload queue: one row per sitting, one per file (tables in ``schema.py``).
 
-Every change is one committed SQLite write (the station opens the db in WAL with
-synchronous=FULL), so after ``kill -9`` or a power cut the worker finds each file's upload
+Every change is one committed SQLite write, or one ``transaction`` where rows must appear
+together (the station opens the db in WAL with synchronous=FULL), so after ``kill -9`` or a power cut the worker finds each file's upload
 URL and resumes from the collector's offset. States: queued / uploading / done / failed
 (failed = the last attempt failed, ``last_error`` says why; it is retried at
 ``next_attempt_at``, forever, until done).
@@ -16,7 +16,11 @@ from typing import Mapping
 
 import sqlite_utils
 
-from .bundle import DEFAULT_CHUNK_SIZE, MANIFEST, BundleError, FileDigest, digest_file, read_manifest, seal_code, utc_now
+from qmbase.db import insert_row, transaction, update_row
+
+from .bundle import (DEFAULT_CHUNK_SIZE, MANIFEST, BundleError, FileDigest, digest_file, read_manifest,
+                     upgrade_legacy, utc_now)
+from .contract import seal_code
 
 STATES = ("queued", "uploading", "done", "failed")
 
@@ -31,6 +35,7 @@ def enqueue(db: sqlite_utils.Database, bundle_dir: Path | str, *,
     against the manifest.
     """
     bundle_dir = Path(bundle_dir).resolve()
+    upgrade_legacy(bundle_dir)  # sealed by an older version: queue it in today's form
     manifest, manifest_bytes = read_manifest(bundle_dir)
     manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
     sitting = str(manifest.get("sitting") or "")
@@ -66,15 +71,41 @@ def enqueue(db: sqlite_utils.Database, bundle_dir: Path | str, *,
                      "upload_url": None, "offset": 0, "attempts": 0, "last_error": None,
                      "next_attempt_at": None, "updated_at": utc_now(), "done_at": None})
     now = utc_now()
-    with db.conn:  # the sitting and its files appear together or not at all
-        db["upload_sittings"].insert({
+    with transaction(db):  # the sitting and its files appear together or not at all
+        insert_row(db, "upload_sittings", {
             "sitting": sitting, "station": station, "bundle_dir": str(bundle_dir),
             "seal_code": seal_code(manifest_bytes), "manifest_sha256": manifest_sha,
             "file_count": len(rows), "total_bytes": sum(r["size"] for r in rows),
             "state": "queued", "last_error": None, "enqueued_at": now, "updated_at": now, "done_at": None,
         })
-        db["upload_files"].insert_all(rows)
+        for row in rows:
+            insert_row(db, "upload_files", row)
     return _sitting(db, sitting)
+
+
+def upgrade_legacy_sitting(db: sqlite_utils.Database, sitting: dict) -> dict:
+    """A sitting queued with a qm-bundle/1 manifest: re-seal it as qm-bundle/2 and requeue its
+    manifest (files already sent stay sent). Idempotent; returns the (updated) sitting row."""
+    bundle_dir = Path(sitting["bundle_dir"])
+    manifest_row = next((f for f in files_of(db, sitting["sitting"]) if f["path"] == MANIFEST), None)
+    if manifest_row is None or manifest_row["state"] == "done":
+        return sitting
+    upgrade_legacy(bundle_dir)
+    data = (bundle_dir / MANIFEST).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    if sha == sitting["manifest_sha256"]:
+        return sitting
+    d = digest_file(bundle_dir / MANIFEST, manifest_row["chunk_size"], MANIFEST)
+    with transaction(db):
+        update_row(db, "upload_files", {"id": manifest_row["id"]}, {
+            "size": d.size, "sha256": d.sha256, "chunks": json.dumps(d.chunks), "state": "queued",
+            "upload_url": None, "offset": 0, "last_error": None, "next_attempt_at": None,
+            "updated_at": utc_now()})
+        update_row(db, "upload_sittings", {"sitting": sitting["sitting"]}, {
+            "seal_code": seal_code(data), "manifest_sha256": sha,
+            "total_bytes": sitting["total_bytes"] - manifest_row["size"] + d.size,
+            "updated_at": utc_now()})
+    return _sitting(db, sitting["sitting"])
 
 
 def _sitting(db: sqlite_utils.Database, sitting: str) -> dict | None:
@@ -128,6 +159,15 @@ def refresh_sitting(db: sqlite_utils.Database, sitting: str) -> str:
             "state": state, "last_error": errors[0] if errors else None, "updated_at": now,
             "done_at": now if state == "done" else None})
     return state
+
+
+def hold_all(db: sqlite_utils.Database, why: str) -> None:
+    """Nothing can be sent now (no token, a refused address): every unfinished file says why."""
+    with transaction(db):
+        db.execute("update upload_files set state = 'failed', last_error = ?, updated_at = ? "
+                   "where state != 'done'", [why, utc_now()])
+        db.execute("update upload_sittings set state = 'failed', last_error = ?, updated_at = ? "
+                   "where state != 'done'", [why, utc_now()])
 
 
 def requeue(db: sqlite_utils.Database, sitting: str) -> None:

@@ -8,6 +8,7 @@ collector creates it, and a resume asks the collector for its offset (HEAD) befo
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -17,11 +18,14 @@ from typing import Callable
 
 import sqlite_utils
 
-from . import queue
-from .bundle import MANIFEST
-from .client import FileToSend, Stopped, TusClient, TusError
+from qmbase.collector_link import CollectorLink
+
+from . import contract, queue
+from .bundle import MANIFEST, BundleError
+from .client import FileToSend, Refused, Stopped, TusClient, TusError
 
 Progress = Callable[[dict], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,19 +41,29 @@ class Backoff:
         return random.uniform(d / 2, d)
 
 
-def run(db: sqlite_utils.Database, collector_url: str, token: str, once: bool = False,
-        stop: threading.Event | None = None, on_progress: Progress | None = None, *,
-        rate_limit: float | None = None, backoff: Backoff | None = None,
-        timeout: float = 60.0, poll_s: float = 5.0, transport=None) -> dict:
-    """Upload what is queued. ``once``: one pass over what is due now, then return.
+def link_of(collector: CollectorLink | str, token: str | None) -> CollectorLink:
+    return collector if isinstance(collector, CollectorLink) else CollectorLink(url=collector,
+                                                                                token=token or "")
 
-    Otherwise loop until ``stop`` is set, waking when a retry is due or every ``poll_s``
-    to pick up new sittings. Returns a count of files per state.
+
+def run(db: sqlite_utils.Database, collector: CollectorLink | str, token: str | None = None,
+        once: bool = False, stop: threading.Event | None = None, on_progress: Progress | None = None, *,
+        rate_limit: float | None = None, backoff: Backoff | None = None,
+        timeout: float | None = None, poll_s: float = 5.0, transport=None) -> dict:
+    """Upload what is queued to ``collector`` (a link, or a URL with ``token``).
+
+    ``once``: one pass over what is due now, then return. Otherwise loop until ``stop`` is
+    set, waking when a retry is due or every ``poll_s`` to pick up new sittings. Returns a
+    count of files per state. A link that may not be used (no token, plain http to another
+    computer) raises ``Refused`` with what to do, before anything is sent.
     """
     stop = stop or threading.Event()
     backoff = backoff or Backoff()
-    with TusClient(collector_url, token, timeout=timeout, rate_limit=rate_limit,
-                   transport=transport) as client:
+    link = link_of(collector, token)
+    if (why := link.refusal()) is not None:
+        queue.hold_all(db, " / ".join(why))  # the pages and `upload status` show what to do
+        raise Refused(*why)
+    with TusClient(link, timeout=timeout, rate_limit=rate_limit, transport=transport) as client:
         while not stop.is_set():
             _one_pass(db, client, stop, on_progress, backoff)
             if once:
@@ -61,8 +75,8 @@ def run(db: sqlite_utils.Database, collector_url: str, token: str, once: bool = 
     return counts(db)
 
 
-def start_thread(open_db: Callable[[], sqlite_utils.Database], collector_url: str, token: str,
-                 **kw) -> tuple[threading.Thread, threading.Event]:
+def start_thread(open_db: Callable[[], sqlite_utils.Database], collector: CollectorLink | str,
+                 token: str | None = None, **kw) -> tuple[threading.Thread, threading.Event]:
     """Run the worker in a daemon thread (as ``station serve`` does); set the event to stop it.
 
     ``open_db`` is called inside the thread: a SQLite connection belongs to the thread that
@@ -73,7 +87,9 @@ def start_thread(open_db: Callable[[], sqlite_utils.Database], collector_url: st
     def target() -> None:
         db = open_db()
         try:
-            run(db, collector_url, token, stop=stop, **kw)
+            run(db, collector, token, stop=stop, **kw)
+        except Refused as e:  # already written on every waiting file for the proctor to see
+            log.error("%s", e)
         finally:
             db.close()
 
@@ -93,6 +109,11 @@ def _one_pass(db, client: TusClient, stop: threading.Event, on_progress, backoff
     for sitting in queue.pending_sittings(db):
         if stop.is_set():
             return
+        try:
+            sitting = queue.upgrade_legacy_sitting(db, sitting)
+        except (BundleError, OSError) as e:
+            _fail_sitting(db, sitting, e, backoff)
+            continue
         files = queue.files_of(db, sitting["sitting"])
         for row in files:
             if stop.is_set():
@@ -106,14 +127,33 @@ def _one_pass(db, client: TusClient, stop: threading.Event, on_progress, backoff
         queue.refresh_sitting(db, sitting["sitting"])
 
 
+def _fail_sitting(db, sitting: dict, error: Exception, backoff: Backoff) -> None:
+    """A sitting whose bundle cannot be prepared: every unfinished file waits, saying why."""
+    text = f"{error.zh} / {error.en}" if isinstance(error, BundleError) else str(error)
+    for row in queue.files_of(db, sitting["sitting"]):
+        if row["state"] != "done":
+            attempts = (row["attempts"] or 0) + 1
+            queue.update_file(db, row["id"], state="failed", attempts=attempts, last_error=text,
+                              next_attempt_at=time.time() + backoff.delay(attempts))
+    queue.refresh_sitting(db, sitting["sitting"])
+
+
+def metadata_of(sitting: dict, row: dict, key: bytes) -> dict[str, str]:
+    """The tus metadata of one file; the manifest's carries its signature, made now."""
+    meta = {"station": sitting["station"], "sitting": sitting["sitting"],
+            "path": row["path"], "sha256": row["sha256"]}
+    if row["path"] == MANIFEST:
+        meta[contract.SIGNATURE_METADATA] = contract.sign_digest(row["sha256"], key)
+    return meta
+
+
 def _send_file(db, client: TusClient, sitting: dict, row: dict, stop, on_progress, backoff) -> None:
     fid = row["id"]
     local = Path(sitting["bundle_dir"]) / row["path"]
     to_send = FileToSend(
         path=local, size=row["size"], sha256=row["sha256"], chunk_size=row["chunk_size"],
         chunks=json.loads(row["chunks"]),
-        metadata={"station": sitting["station"], "sitting": sitting["sitting"],
-                  "path": row["path"], "sha256": row["sha256"]})
+        metadata=metadata_of(sitting, row, contract.signing_key(client.link.token)))
     queue.update_file(db, fid, state="uploading")
     queue.refresh_sitting(db, sitting["sitting"])
     progress = {"sitting": sitting["sitting"], "path": row["path"], "size": row["size"],
@@ -154,8 +194,11 @@ def _send_file(db, client: TusClient, sitting: dict, row: dict, stop, on_progres
                          f"Cannot read bundle file {row['path']} ({e.strerror}). Contact the "
                          "information center.")
         attempts = (row["attempts"] or 0) + 1
+        # A refusal waits for a person (a new token, the district's word): no point in
+        # knocking every few seconds, but it is still tried again, so it goes once fixed.
+        wait = backoff.cap_s if isinstance(e, Refused) else backoff.delay(attempts)
         queue.update_file(db, fid, state="failed", attempts=attempts, last_error=str(e),
-                          next_attempt_at=time.time() + backoff.delay(attempts))
+                          next_attempt_at=time.time() + wait)
         progress["state"] = "failed"
         progress["error"] = str(e)
         emit()

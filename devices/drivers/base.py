@@ -20,6 +20,7 @@ OK = "ok"                    # a frame that is a reading
 CHECKSUM = "checksum"        # a whole frame whose checksum is wrong: dropped, counted
 STATUS = "status"            # a well-formed frame that is not a reading (busy, overload)
 SKIP = "skip"                # drop this many bytes as garbage at once (a line that did not match)
+DROP = "drop"                # drop this many bytes silently (the LF of a CR LF split across reads)
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class Reading:
     stable: bool
     raw: bytes
     code: str | None = None        # student or bib code exactly as sent ("0001"), or None
-    channel: str | None = None     # timing impulses only: "C0" start, "C1" finish, "c0" manual
+    channel: str | None = None     # timing impulses only: "C0" start, "C1" finish, "C0M" keypad
+    flag: str | None = None        # timing impulses: the timer's first column (? m c d i n)
+    lane: str | None = None        # timing impulses of a parallel timer: its lane letter
     item: str | None = None        # item id, when the device says which item it measures
     device: str | None = None      # the device's own name, when it sends one
     driver: str = ""
@@ -56,6 +59,8 @@ class Reading:
             "item": self.item if self.item is not None else item,
             "channel": self.channel,
             "device": self.device,
+            "flag": self.flag,
+            "lane": self.lane,
             "raw": escape_raw(self.raw),
         }
 
@@ -163,6 +168,8 @@ class Driver:
             del buf[:length]
             if verdict == SKIP:
                 self.counters.garbage_bytes += length
+            elif verdict == DROP:
+                pass
             elif verdict == OK and reading is not None:
                 self.counters.frames_ok += 1
                 if at is not None:

@@ -120,18 +120,34 @@ def level_envelope(x: np.ndarray, rate: int, points: int = 100) -> list[float]:
     return [rms_dbfs(c) for c in chunks]
 
 
+def welch(x: np.ndarray, rate: float, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
+    """Welch's power spectral density as ``scipy.signal.welch`` computes it by default
+    (periodic Hann window, half overlap, each segment's mean removed, one-sided, density).
+
+    In numpy, not scipy: importing scipy.signal pulls in scipy.stats, interpolate and optimize,
+    0.6 s on Linux and 6-8 s under Wine, most of the microphone check's time limit there.
+    """
+    step = nperseg - nperseg // 2
+    count = (len(x) - nperseg // 2) // step
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(nperseg) / nperseg)
+    segments = np.lib.stride_tricks.as_strided(
+        x, shape=(count, nperseg), strides=(x.strides[0] * step, x.strides[0]), writeable=False)
+    segments = segments - segments.mean(axis=1, keepdims=True)
+    power = np.abs(np.fft.rfft(segments * window, axis=1)) ** 2 / (rate * (window ** 2).sum())
+    power[:, 1:-1 if nperseg % 2 == 0 else None] *= 2
+    return np.fft.rfftfreq(nperseg, 1 / rate), power.mean(axis=0)
+
+
 def spectrum(x: np.ndarray, rate: int, bins: int = 128, fmin: float = 20.0) -> dict[str, list[float]]:
     """Band levels in ``bins`` log-spaced bands from ``fmin`` to Nyquist (dBFS, AES17).
 
-    Each band's power is Welch's density (scipy) integrated over the band, as a real-time
+    Each band's power is Welch's density integrated over the band, as a real-time
     analyser shows it: a tone reads its own level in the band that holds it. Narrow low
     bands that hold no FFT line take the density at their centre, so the picture has no holes.
     """
-    from scipy.signal import welch  # scipy comes with librosa; lazy, like every heavy import
-
     if len(x) < 256:
         return {"freq_hz": [], "db": []}
-    freqs, psd = welch(np.asarray(x, dtype=np.float64), fs=rate, nperseg=min(8192, len(x)))
+    freqs, psd = welch(np.asarray(x, dtype=np.float64), rate, min(8192, len(x)))
     step = freqs[1] - freqs[0]
     edges = np.geomspace(fmin, rate / 2, bins + 1)
     centres = np.sqrt(edges[:-1] * edges[1:])
@@ -190,11 +206,12 @@ def tone(freq: float, seconds: float, rate: int, level_dbfs: float = TONE_DBFS) 
 
 def chirp(seconds: float, rate: int, f0: float = CHIRP_HZ[0], f1: float = CHIRP_HZ[1],
           level_dbfs: float = TONE_DBFS) -> np.ndarray:
-    """A logarithmic sweep: one sharp correlation peak, and it survives a headset's band."""
-    from scipy.signal import chirp as sweep
+    """A logarithmic sweep: one sharp correlation peak, and it survives a headset's band.
 
+    scipy.signal.chirp(method="logarithmic")'s formula, in numpy (see ``welch`` for why)."""
     t = np.arange(int(seconds * rate)) / rate
-    y = 10 ** (level_dbfs / 20) * sweep(t, f0, seconds, f1, method="logarithmic")
+    phase = 2 * np.pi * f0 * seconds / np.log(f1 / f0) * ((f1 / f0) ** (t / seconds) - 1)
+    y = 10 ** (level_dbfs / 20) * np.cos(phase)
     return _fade(y, rate).astype(np.float32)
 
 
@@ -207,6 +224,14 @@ def _fade(y: np.ndarray, rate: int, seconds: float = 0.01) -> np.ndarray:
     return y
 
 
+def _correlate_valid(rec: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """scipy.signal.correlate(rec, ref, mode="valid", method="fft"), in numpy (see ``welch``)."""
+    n = len(rec) + len(ref) - 1
+    size = 1 << (n - 1).bit_length()
+    full = np.fft.irfft(np.fft.rfft(rec, size) * np.conj(np.fft.rfft(ref, size)), size)
+    return full[:len(rec) - len(ref) + 1]
+
+
 def find_test_signal(recorded: np.ndarray, reference: np.ndarray, rate: int, offset: int,
                      min_correlation: float = 0.5) -> dict[str, Any]:
     """Find ``reference`` (played from sample ``offset``) in ``recorded`` by cross-correlation.
@@ -215,15 +240,13 @@ def find_test_signal(recorded: np.ndarray, reference: np.ndarray, rate: int, off
     copy), the round-trip ``latency_ms`` (best lag minus ``offset``), and the level of the
     copy found and its ``gain_db`` against what was played.
     """
-    from scipy.signal import correlate
-
     rec = np.asarray(recorded, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
     out: dict[str, Any] = {"found": False, "correlation": 0.0, "latency_ms": None,
                            "level_dbfs": None, "gain_db": None}
     if len(rec) < len(ref) or not np.any(rec) or not np.any(ref):
         return out
-    corr = correlate(rec, ref, mode="valid", method="fft")
+    corr = _correlate_valid(rec, ref)
     # Energy of each window of the recording, so the score is a true correlation coefficient
     # (running sum: np.convolve with a window this long is quadratic and takes seconds).
     cumulative = np.concatenate([[0.0], np.cumsum(rec ** 2)])
@@ -293,6 +316,7 @@ def _device_fault(check_id: str):
                                      {"error": "portaudio"}, err.fix_zh, err.fix_en)
             result.details.setdefault("elapsed_s", round(time.monotonic() - started, 2))
             return result
+        run.check_id = check_id  # the runner's id for a timeout or a crash: not "check_input"
         return run
     return wrap
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devices.precheck.check import CheckResult
+from qmbase.collector_link import CollectorLink
 from devices.precheck.system import DayPlan, expected_day_bytes, human_bytes
 
 HTTP_TIMEOUT_S = 5.0
@@ -45,19 +46,25 @@ def collector_url(ctx: dict) -> str:
     return str(ctx.get("collector_url") or "").rstrip("/")
 
 
+def link(ctx: dict) -> CollectorLink:
+    """The station's collector link: the same TLS trust and token its uploads use.
+
+    ``ctx["collector_link"]`` when the station passes one, else built from the ctx keys."""
+    given = ctx.get("collector_link")
+    if isinstance(given, CollectorLink):
+        return given
+    return CollectorLink(url=collector_url(ctx), token=str(ctx.get("token") or ""),
+                         ca_bundle=str(ctx.get("ca_bundle") or ""))
+
+
 def ssl_context(ctx: dict) -> ssl.SSLContext:
     """The system's trusted CAs, plus the district's own CA file when config names one."""
-    context = ssl.create_default_context()
-    if ctx.get("ca_bundle"):
-        context.load_verify_locations(cafile=os.fspath(ctx["ca_bundle"]))
-    return context
+    return link(ctx).ssl_context()
 
 
 def http_client(ctx: dict):
-    import httpx
-
-    return httpx.Client(timeout=float(ctx.get("http_timeout_s", HTTP_TIMEOUT_S)),
-                        verify=ssl_context(ctx))
+    return link(ctx).client(timeout=float(ctx.get("http_timeout_s", HTTP_TIMEOUT_S)),
+                            authorized=False)
 
 
 def explain(exc: BaseException) -> str:
@@ -195,6 +202,16 @@ def check_tls(ctx: dict) -> CheckResult:
         return not_configured("network.tls")
     parts = urlsplit(url)
     if parts.scheme != "https":
+        if link(ctx).plain_http_elsewhere:
+            return CheckResult(
+                "network.tls", "warn", "汇集服务器地址不加密（http://），录音和令牌会明文经过网络",
+                "The collector address is not encrypted (http://): recordings and the token would "
+                "cross the network in clear", {"url": url},
+                "请向区县信息中心索取 https:// 地址，填入 upload.collector_url。不加密时默认不上传；"
+                "区县确认网络可信时可设置 upload.allow_plain_http = true。",
+                "Ask the district for an https:// address and set it as upload.collector_url. "
+                "Nothing is uploaded over plain http unless upload.allow_plain_http = true, for a "
+                "network the district vouches for.")
         return CheckResult("network.tls", "skip", "服务器不使用 HTTPS，无证书可查",
                            "The collector does not use HTTPS: no certificate to check", {"url": url})
     host, port = parts.hostname or "", parts.port or 443

@@ -44,6 +44,8 @@ def title(check_id: str) -> tuple[str, str]:
         return TITLES[check_id]
     if check_id.startswith("serial."):
         port = check_id.split(".", 1)[1]
+        if "://" in port:          # a pyserial URL: a simulated or networked device
+            return f"串口设备 {port}（网络地址）", f"Serial device at {port} (network address)"
         return f"串口设备 {port}", f"Serial device {port}"
     return check_id, check_id
 

@@ -54,6 +54,10 @@ def classify(exc: Exception) -> str:
     text = str(exc)
     if code == errno.ENOENT or "FileNotFoundError" in text or "No such file" in text:
         return "missing"
+    # A port named by URL (socket://host:port, as the rehearsal's simulated devices are):
+    # nothing listening there is a device that is not plugged in.
+    if code == errno.ECONNREFUSED or "Connection refused" in text or "actively refused" in text:
+        return "missing"
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text:
         return "busy"
     if code == errno.EACCES or "PermissionError" in text or "Access is denied" in text:

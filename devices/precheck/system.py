@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from qmbase.platform import free_bytes
+from qmbase.platform import clock_fix_hint, free_bytes
 from devices.precheck.check import CheckResult
 
 CLOCK_WARN_S = 2.0
@@ -124,9 +124,9 @@ def check_clock_skew(ctx: dict) -> CheckResult:
                "warn_over_s": CLOCK_WARN_S, "fail_over_s": CLOCK_FAIL_S}
     direction_zh = "慢" if skew > 0 else "快"
     direction_en = "behind" if skew > 0 else "ahead of"
-    fix_zh = "请把本机时间与汇总服务器同步（Windows：设置→时间和语言→立即同步），然后重新检查。"
-    fix_en = ("Set this computer's clock from the network (Windows: Settings > Time & "
-              "language > Sync now), then check again.")
+    where_zh, where_en = clock_fix_hint()
+    fix_zh = f"请把本机时间与汇总服务器同步（{where_zh}），然后重新检查。"
+    fix_en = f"Set this computer's clock from the network ({where_en}), then check again."
     text_zh = f"本机时钟比服务器{direction_zh} {abs(skew):.1f} 秒"
     text_en = f"This clock is {abs(skew):.1f} s {direction_en} the collector"
     if abs(skew) > CLOCK_FAIL_S:

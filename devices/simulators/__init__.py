@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, Iterator
 
-from devices.drivers import alge_timy, kern, mt_sics, qm_frame
+from devices.drivers import alge_timy, kern, line, mt_sics, qm_frame
 
 # Kinds of chunk.
 FINAL = "final"        # a frame the station must read as a final (stable) reading
@@ -46,6 +46,8 @@ class Options:
     pause: float = 0.0             # chance of a 1-3 s pause (a student stepping off)
     code: str = "0001"             # first student or bib code; the next ones count up
     item: str | None = None        # qm-frame: which item the meter measures
+    form: str | None = None        # kern: "kb" (18-byte KB/FKB lines) instead of sigrok's;
+                                   # alge-timy: "sequence" (numbered impulses, not bibs)
 
 
 def _codes(first: str) -> Iterator[str]:
@@ -61,11 +63,17 @@ def _d(value: float, places: int) -> Decimal:
 
 def _alge(rng: random.Random, o: Options) -> Iterator[tuple[str, bytes, Decimal, str | None]]:
     clock = Decimal(9 * 3600)                              # the PE lesson starts at 9:00
+    impulse = 0
     for bib in _codes(o.code):
         clock += _d(rng.uniform(20, 40), 4)
         run = _d(rng.uniform(7.2, 11.5), 4)                # 50 m, grade 4 to grade 8
-        yield FINAL, alge_timy.format_line(bib, "C0", clock), clock, bib
-        yield FINAL, alge_timy.format_line(bib, "C1", clock + run), clock + run, bib
+        if o.form == "sequence":                           # the timer counts its impulses
+            start, finish, bib = f"{impulse + 1:04d}", f"{impulse + 2:04d}", None
+            impulse += 2
+        else:
+            start = finish = bib
+        yield FINAL, alge_timy.format_line(start, "C0", clock), clock, bib
+        yield FINAL, alge_timy.format_line(finish, "C1", clock + run), clock + run, bib
 
 
 def _scale_weighings(rng: random.Random, o: Options, frame: Callable, step: str):
@@ -87,9 +95,12 @@ def _sics(rng, o):
 
 
 def _kern(rng, o):
-    for kind, data, value, code in _scale_weighings(
-            rng, o, lambda v, s: kern.format_frame(f"{v:.2f}", b"kg", s), "0.01"):
-        yield kind, (b"+  99999kg E\r\n" if kind == STATUS else data), value, code
+    if o.form == "kb":          # KB/DS/FKB: a moving value has no unit; "Error" is a status
+        frame, busy = (lambda v, s: kern.format_kb(f"{v:.2f}", "kg", s)), b"       Error\r\n"
+    else:
+        frame, busy = (lambda v, s: kern.format_frame(f"{v:.2f}", b"kg", s)), b"+  99999kg E\r\n"
+    for kind, data, value, code in _scale_weighings(rng, o, frame, "0.01"):
+        yield kind, (busy if kind == STATUS else data), value, code
 
 
 # item: (device name, low, high, decimal places, unit)
@@ -113,9 +124,15 @@ def _qm(rng, o):
 
 
 def _line(rng, o):
+    # A line carries no stability flag: the line driver takes a value as final once it
+    # has come the configured number of times in a row (3 by default), so the meter
+    # repeats it, as a stadiometer streaming its display does.
     for code in _codes(o.code):
         value = _d(rng.uniform(120, 185), 1)
-        yield FINAL, f"{code},{value} cm\r\n".encode(), value, code
+        frame = f"{code},{value} cm\r\n".encode()
+        for _ in range(line.DEFAULT_REPEAT - 1):
+            yield LIVE, frame, value, code
+        yield FINAL, frame, value, code
 
 
 def _damage(rng: random.Random, driver: str, frame: bytes) -> bytes:
@@ -130,6 +147,7 @@ def _damage(rng: random.Random, driver: str, frame: bytes) -> bytes:
     return frame[:rng.randint(3, len(frame) - 4)]
 
 
+FORMS = {"kern": (None, "sigrok", "kb"), "alge-timy": (None, "bib", "sequence")}
 _FRAMES = {"alge-timy": _alge, "mt-sics": _sics, "kern": _kern, "qm-frame": _qm, "line": _line}
 NAMES = tuple(_FRAMES)
 
@@ -140,6 +158,9 @@ def script(driver: str, **options) -> list[Emit]:
         raise ValueError(f"没有 {driver} 的模拟器，可用：{', '.join(NAMES)}。/ "
                          f"No simulator for {driver}; there are: {', '.join(NAMES)}.")
     o = Options(**options)
+    if o.form not in FORMS.get(driver, (None,)):
+        raise ValueError(f"{driver} 模拟器没有 {o.form} 格式，可用：{', '.join(f for f in FORMS.get(driver, ()) if f)}。/ "
+                         f"The {driver} simulator has no form {o.form}.")
     if o.item is not None and o.item not in ITEMS:
         raise ValueError(f"qm-frame 模拟器不认识项目 {o.item}，可用：{', '.join(ITEMS)}。/ "
                          f"The qm-frame simulator knows no item {o.item}; "

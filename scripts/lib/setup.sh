@@ -2,7 +2,8 @@
 # Sourced, not run. Debian/Ubuntu packages through apt; Python packages in .venv.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-VENV="$ROOT/.venv"
+# QM_VENV: use an existing venv as it is (a worktree sharing one); nothing is installed into it.
+VENV="${QM_VENV:-$ROOT/.venv}"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -27,6 +28,10 @@ ensure_apt() {
 # ensure_venv [EXTRAS] — create .venv if missing and install the project (editable) into it.
 # Re-installs only when pyproject.toml changed since the last install.
 ensure_venv() {
+  if [ -n "${QM_VENV:-}" ]; then
+    [ -x "$VENV/bin/python" ] || { say "setup: QM_VENV=$QM_VENV has no bin/python"; return 1; }
+    return 0
+  fi
   local extras=${1:-}
   local spec="$ROOT"
   [ -n "$extras" ] && spec="$ROOT[$extras]"
@@ -43,6 +48,19 @@ ensure_venv() {
     say "setup: installing qm-station${extras:+ [$extras]} into .venv (pip)"
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
     "$VENV/bin/python" -m pip install -q -e "$spec"
+    touch "$stamp"
+  fi
+}
+
+# ensure_npm DIR — install DIR's npm packages exactly as its package-lock.json pins them
+# (again only when the lock file changed since the last install).
+ensure_npm() {
+  local dir="$ROOT/$1"
+  command -v npm >/dev/null || ensure_apt nodejs npm
+  local stamp="$dir/node_modules/.installed"
+  if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
+    say "setup: installing the npm packages of $1 (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     touch "$stamp"
   fi
 }

@@ -43,7 +43,8 @@ def serve(args) -> int:
               tls_key=args.tls_key, max_upload_bytes=args.max_upload_mib * 1024 * 1024,
               s3_endpoint_url=args.s3_endpoint_url,
               expected_station_version=args.expected_station_version,
-              patch_idle_timeout=args.patch_idle_timeout, silent_minutes=args.silent_minutes,
+              patch_idle_timeout=args.patch_idle_timeout, header_timeout=args.header_timeout,
+              max_connections=args.max_connections, silent_minutes=args.silent_minutes,
               zone=args.timezone)
     return 0
 

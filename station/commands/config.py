@@ -14,12 +14,13 @@ def show(args) -> int:
     if args.json:
         print_json({"data_dir": str(station.data_dir), "data_dir_source": station.data_dir_source,
                     "file": str(cfg.path) if cfg.path else None,
-                    "values": cfg.values, "sources": cfg.sources})
+                    "values": {k: config_mod.shown(k, v) for k, v in cfg.values.items()},
+                    "sources": cfg.sources})
         return 0
     table(f"数据目录 / data dir: {station.data_dir}  （来源 / from: {station.data_dir_source}）",
           ["配置项 / key", "值 / value", "来源 / from"],
           [(k, repr(v) if isinstance(v, str) else v, _short(cfg.sources[k], cfg))
-           for k, v in cfg.values.items()])
+           for k, v in ((k, config_mod.shown(k, v)) for k, v in cfg.values.items())])
     return 0
 
 

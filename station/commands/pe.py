@@ -35,23 +35,127 @@ def _print_reading(reading, port: str, as_json: bool) -> None:
         print(json.dumps(doc, ensure_ascii=False), flush=True)
     else:
         mark = "稳定 stable" if doc["stable"] else "变动 moving"
-        extra = " ".join(f"{k}={doc[k]}" for k in ("code", "item", "channel") if doc.get(k))
+        extra = " ".join(f"{k}={doc[k]}" for k in ("code", "item", "channel", "flag", "lane") if doc.get(k))
         print(f"{doc['at']}  {doc['value_text']:>10} {doc['unit']:<5} {mark}  {extra}  {doc['raw']}",
               flush=True)
 
 
-def listen(args) -> int:
-    from devices import drivers as registry, ports
+SERIAL_KEYS = ("baud", "bytesize", "parity", "stopbits", "flow_control")
+DRIVER_KEYS = ("pattern", "stable_when", "repeat", "unit")
 
+
+def _device_entry(args) -> dict:
+    """A ``[[pe.devices]]`` entry from the command line, over the one named by --device."""
+    entry: dict = {}
+    if getattr(args, "device", None):
+        configured = Station.open(args.data_dir).config["pe.devices"]
+        found = [d for d in configured if d.get("name") == args.device]
+        if not found:
+            names = ", ".join(d.get("name") or d["port"] for d in configured) or "无 / none"
+            raise UsageError(f"station.toml 中没有名为 {args.device} 的 [[pe.devices]]（有：{names}）。\n"
+                             f"station.toml has no [[pe.devices]] named {args.device} (there are: {names}).")
+        entry = dict(found[0])
+    for key in ("driver", "port", *SERIAL_KEYS, *DRIVER_KEYS, "pairing"):
+        value = getattr(args, key, None)
+        if value is not None:
+            entry[key] = value
+    for key in ("driver", "port"):
+        if not entry.get(key):
+            raise UsageError(f"请用 --{key} 指定{'驱动' if key == 'driver' else '串口'}，或用 --device 选 station.toml 中的设备。\n"
+                             f"Give --{key}, or --device to use a device of station.toml.")
+    if isinstance(entry.get("stopbits"), float) and entry["stopbits"].is_integer():
+        entry["stopbits"] = int(entry["stopbits"])
+    return entry
+
+
+def _device(args):
+    """The command line's device, checked as station.toml's would be."""
+    from devices import drivers as registry
+    from devices.ports import SettingsError
+    from pe_station.service import Device
+
+    entry = _device_entry(args)
     try:
-        registry.driver_class(args.driver)
-        driver = ports.listen(args.driver, args.port, args.seconds,
-                              lambda r: _print_reading(r, args.port, args.json))
-    except (registry.UnknownDriver, ports.PortError) as exc:
+        device = Device.from_config({"name": entry["port"], **entry})
+        registry.get(device.driver, **device.options)
+    except (SettingsError, registry.UnknownDriver, registry.PatternError) as exc:
+        raise UsageError(str(exc)) from None
+    return device
+
+
+def listen(args) -> int:
+    from devices import ports
+
+    device = _device(args)
+    try:
+        driver = ports.listen(device.driver, device.port, args.seconds,
+                              lambda r: _print_reading(r, device.port, args.json),
+                              settings=device.settings, driver_options=device.options)
+    except ports.PortError as exc:
         raise UsageError(str(exc)) from None
     if not args.json:
         print(f"帧计数 / frame counts: {driver.counters.as_dict()}", file=sys.stderr)
     return 0
+
+
+def sniff(args) -> int:
+    """Show what an unknown device sends, with timing, and propose its [[pe.devices]]."""
+    import time
+
+    from devices import drivers as registry, ports, sniff as analysis
+
+    entry = _device_entry(argparse_namespace(args, driver="line"))
+    try:
+        settings = ports.PortSettings.from_config(entry)
+        port = ports.open_port(args.port, registry.driver_class("line"), settings)
+    except (ports.SettingsError, ports.PortError) as exc:
+        raise UsageError(str(exc)) from None
+    chunks: list[tuple[float, bytes]] = []
+    start = time.monotonic()
+    if not args.json:
+        print(f"正在听 {args.port}（{settings.describe(registry.driver_class('line'))}），"
+              f"{args.seconds:g} 秒…… / listening to {args.port} for {args.seconds:g} s …", flush=True)
+    try:
+        while time.monotonic() - start < args.seconds:
+            data = port.read(port.in_waiting or 1)
+            if data:
+                chunks.append((time.monotonic() - start, data))
+                if not args.json:
+                    print(f"+{chunks[-1][0]:7.3f}s  {registry.escape_raw(data)}", flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        port.close()
+    report = analysis.analyse(chunks)
+    shown = {k: entry[k] for k in SERIAL_KEYS if entry.get(k) is not None}
+    if args.json:
+        print_json(report.as_json(args.port, shown))
+        return 0
+    if not chunks:
+        print("没有收到任何数据：请确认设备已开机、在发送数据，并检查波特率等设置（--baud）。\n"
+              "Nothing was received: check the device is on and sending, and the line settings (--baud).")
+        return 1
+    print(f"\n共 {len(report.data)} 字节 / {len(report.data)} bytes. 分帧 framing: "
+          f"{report.framing_zh} / {report.framing}")
+    if report.driver:
+        print(f"可用驱动 / driver that reads it: {report.driver}（{report.readings} 条读数 / readings）")
+    else:
+        print("没有驱动能读懂这些数据：请检查波特率、校验位，或把上面的原始数据交给技术支持。\n"
+              "No driver reads these bytes: check the baud rate and parity, or send the raw bytes above "
+              "to support.")
+    print("\n建议写入 station.toml 的设备配置 / proposed entry for station.toml:\n")
+    print(report.toml(args.port, shown))
+    print("\n粘贴后用 station pe listen --device device-1 验证。/ "
+          "After pasting it, prove it with: station pe listen --device device-1")
+    return 0
+
+
+def argparse_namespace(args, **defaults):
+    """``args`` with attributes it lacks taken from ``defaults``."""
+    import argparse
+
+    values = {**defaults, **vars(args)}
+    return argparse.Namespace(**values)
 
 
 def replay(args) -> int:
@@ -213,18 +317,17 @@ def _command(flow, line: str, who: str, last_code: list[str]) -> str:
 
 
 def run(args) -> int:
-    from devices import drivers as registry
     from pe_station import rules
     from pe_station.flow import Flow
-    from pe_station.service import Device, Service
+    from pe_station.service import Service
     from station import audit, roster
 
     station = Station.open(args.data_dir)
     who = station.operator(args.by)
+    device = _device(args)
     try:
-        registry.driver_class(args.driver)
         items = rules.load(station.config["pe.items_file"] or None)
-    except (registry.UnknownDriver, rules.RulesError) as exc:
+    except rules.RulesError as exc:
         raise UsageError(str(exc)) from None
     if args.item not in items:
         raise UsageError(f"未知的体育项目“{args.item}”。可用项目：{', '.join(items)}。\n"
@@ -246,7 +349,8 @@ def run(args) -> int:
     # the item it names (qm-frame) or whose unit it has (kg: weight, cm: height).
     flow = Flow(db, sitting["id"], items[args.item], lookup_student=lambda c: roster.lookup(db, c),
                 audit=audit.record, on_event=on_event, measured=measured)
-    service = Service(flow, [Device(name=args.driver, driver=args.driver, port=args.port)],
+    device.name = args.device or device.driver
+    service = Service(flow, [device],
                       station.path("pe", "rawlogs"), on_event=on_event).start()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     print(f"场次 / sitting {sitting['id']}", flush=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from station import precheck
 from station.commands.output import console, print_json
@@ -27,8 +28,14 @@ def run(args) -> int:
     result = precheck.run(station, ctx, network=not args.no_network)
     precheck.save(station, result)
     sent, waiting = (0, 0) if args.no_network else precheck.send_pending(station)
+    if getattr(args, "open_report", False) and not args.html:
+        args.html = str(station.path("reports") / "设备检查报告.html")
     if args.html:
         render.write_html(result, args.html)
+        if getattr(args, "open_report", False):
+            import webbrowser
+
+            webbrowser.open(Path(args.html).resolve().as_uri())
     if args.json:
         print_json(render.to_json(result))
     else:

@@ -17,23 +17,16 @@ def import_(args) -> int:
     station = Station.open(args.data_dir)
     result = roster.import_file(station.db, Path(args.file), station.operator(),
                                 station.config["roster.grades"], skip_bad=args.skip_bad)
-    failed = bool(result.errors) and not args.skip_bad
+    imported, zh, en = roster.outcome(result, args.skip_bad)
+    failed = not imported
     if args.json:
         doc = asdict(result)
-        doc["imported"] = not failed
+        doc["imported"] = imported
         print_json(doc)
     else:
         for error in result.errors:
             print(error, file=sys.stderr)
-        if failed:
-            print(f"\n名册有 {len(result.errors)} 行错误，整个文件都没有导入。请改正后重新导入，"
-                  f"或加 --skip-bad 只导入正确的行。\n"
-                  f"{len(result.errors)} bad row(s): nothing was imported. Correct them and import "
-                  f"again, or add --skip-bad to import the good rows only.", file=sys.stderr)
-        else:
-            print(f"导入完成：新增 {result.added}，更新 {result.updated}，未变 {result.unchanged}，"
-                  f"跳过 {result.skipped}。\nImported: {result.added} added, {result.updated} updated, "
-                  f"{result.unchanged} unchanged, {result.skipped} skipped.")
+        print(("\n" if failed else "") + f"{zh}\n{en}", file=sys.stderr if failed else sys.stdout)
     return EXIT_USAGE if failed else 0
 
 

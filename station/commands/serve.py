@@ -3,11 +3,17 @@
 With ``--simulate`` it serves a rehearsal station instead (see `station.rehearsal`):
 kept in ``<data dir>/rehearsal/``, with simulated devices and a local collector, all of
 which stop with it.
+
+Either way it prints a login link carrying the install's secret (``station.web.session``)
+and opens the browser with it where there is one, so the proctor at this computer starts
+with no extra step while another account on it cannot read the pages.
 """
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import sys
 
 from station.context import Station
 from station.errors import UsageError
@@ -42,6 +48,9 @@ def _address(args, station_config) -> tuple[str, int]:
             f"网页界面要对其他计算机开放（{host}），必须先在 station.toml 中设置监测员口令 [web] pin。\n"
             f"The pages would be reachable from other computers ({host}): set a proctor PIN "
             f"([web] pin in station.toml) first.")
+    from station.web import pin
+
+    pin.check_setting(station_config["web.pin"])
     _check_port_free(host, port)
     return host, port
 
@@ -55,9 +64,33 @@ def serve(args) -> int:
     station = Station.open(args.data_dir)
     host, port = _address(args, station.config)
     station.db  # create and upgrade the database before the first request
-    print(f"工作站已启动，请在浏览器中打开 / station running, open: http://{host}:{port}/", flush=True)
-    _run(station, host, port)
+    link = _login_link(station, host, port)
+    print(f"工作站已启动，请在浏览器中打开 / station running, open: {link}", flush=True)
+    print("（此链接含本机登录码，请勿发给他人 / the link carries this computer's sign-in code: "
+          "do not share it）", flush=True)
+    _run(station, host, port, link=link, browser=_wants_browser(args))
     return 0
+
+
+def _login_link(station: Station, host: str, port: int) -> str:
+    from station.web.session import install_token, login_link
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return login_link(f"http://{shown}:{port}", install_token(station.data_dir))
+
+
+def _has_display() -> bool:
+    if sys.platform.startswith("linux") or "bsd" in sys.platform:
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def _wants_browser(args) -> bool:
+    """``--open`` (the launchers' double-click) always; otherwise where a desktop can show one."""
+    if getattr(args, "open", False):
+        return True
+    return not getattr(args, "no_browser", False) and _has_display()
 
 
 def _serve_rehearsal(args) -> int:
@@ -74,8 +107,9 @@ def _serve_rehearsal(args) -> int:
     except RehearsalError as exc:
         raise UsageError(str(exc)) from None
     try:
-        rig.announce(f"http://{host}:{port}/")
-        _run(rig.station, host, port, rehearsal=rig)
+        link = _login_link(rig.station, host, port)
+        rig.announce(link)
+        _run(rig.station, host, port, rehearsal=rig, link=link, browser=_wants_browser(args))
     finally:
         rig.stop()
         print("演练已结束，模拟设备和演练汇集服务器已停止。/ Rehearsal ended: simulated devices and "
@@ -94,7 +128,27 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, exit_)
 
 
-def _run(station: Station, host: str, port: int, rehearsal=None) -> None:
+def _open_when_up(url: str, host: str, port: int) -> None:
+    """Open the browser once the pages answer (the launchers' double-click), not before."""
+    import threading
+    import time
+    import webbrowser
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError:
+                time.sleep(0.3)
+                continue
+            webbrowser.open(url)
+            return
+
+    threading.Thread(target=wait_then_open, name="open-browser", daemon=True).start()
+
+
+def _run(station: Station, host: str, port: int, rehearsal=None, link: str = "", browser: bool = False) -> None:
     import logging
 
     import uvicorn
@@ -106,7 +160,7 @@ def _run(station: Station, host: str, port: int, rehearsal=None) -> None:
 
     from station.web.app import create_app
 
-    app = create_app(station, rehearsal=rehearsal is not None)
+    app = create_app(station, rehearsal=rehearsal is not None, host=host)
     app.state.rehearsal_rig = rehearsal
     if rehearsal is not None:
         from station.web.pe.hub import Hub
@@ -115,4 +169,6 @@ def _run(station: Station, host: str, port: int, rehearsal=None) -> None:
             return {d.name for s in Hub.of(app).running().values() for d in s.devices}
 
         app.state.on_precheck_started = lambda: rehearsal.press_during_precheck(busy)
+    if browser and link:
+        _open_when_up(link, host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning")

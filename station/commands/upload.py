@@ -5,22 +5,15 @@ from station.context import Station
 from station.errors import UsageError
 
 
-def _collector(station: Station) -> tuple[str, str]:
+def _collector(station: Station):
     from station.rehearsal import guard
 
     if (why := guard.refused(station.config)) is not None:
         raise UsageError("\n".join(why))
-    url, token = station.config["upload.collector_url"], station.config["upload.token"]
-    if not url:
-        raise UsageError("没有配置区县汇集服务器：请在 station.toml 的 [upload] 中填写 collector_url 和 token。\n"
-                         "No collector configured: set collector_url and token under [upload] in "
-                         "station.toml.")
-    if not token:
-        raise UsageError("没有上传令牌：请向区县信息中心索取本机的令牌（station collector add-station），"
-                         "填入 [upload] token。\n"
-                         "No upload token: ask the district for this station's token "
-                         "(station collector add-station) and set [upload] token.")
-    return url, token
+    link = station.collector_link()
+    if (why := link.refusal()) is not None:
+        raise UsageError("\n".join(why))
+    return link
 
 
 def status(args) -> int:
@@ -39,7 +32,7 @@ def run(args) -> int:
     from uploader import status_view, worker
 
     station = Station.open(args.data_dir)
-    url, token = _collector(station)
+    link = _collector(station)
     rate = station.config["upload.bandwidth_kbps"] * 1000 or None
     from station import outbox
     from station.services.district import heartbeat
@@ -53,7 +46,7 @@ def run(args) -> int:
         print(f"已报送 {sent} 条消息（应急事件、设备检查、心跳），{waiting} 条等待重试。\n"
               f"Delivered {sent} message(s) (incidents, pre-checks, heartbeat); {waiting} waiting.")
     with status_view.LiveProgress() as live:
-        counts = worker.run(station.db, url, token, once=args.once, on_progress=live.update,
+        counts = worker.run(station.db, link, once=args.once, on_progress=live.update,
                             rate_limit=rate)
     left = counts.get("queued", 0) + counts.get("uploading", 0) + counts.get("failed", 0)
     if args.once and left:

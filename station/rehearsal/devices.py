@@ -1,28 +1,29 @@
-"""Simulated PE devices: each one a socat PTY pair, its station end named in station.toml.
+"""Simulated PE devices: each one a small TCP server on 127.0.0.1, which the station opens as
+the pyserial URL ``socket://127.0.0.1:PORT`` (devices.ports opens URLs as it opens COM3).
 
-Unplugging tears the pair down, as a USB adapter pulled out (the station's reader sees the
-port vanish); plugging makes it again at the same paths. A measurement writes the frames of
-`frames.measurement` into the device end. An MT-SICS scale also answers the "S" query, so
-the pre-check finds it as it finds a real scale.
+No socat and no PTY: the rehearsal runs the same on Windows and Linux. Unplugging closes
+the server and the station's connection, as a USB adapter pulled out (the station's reader
+sees the port fail and keeps trying); plugging listens again on the same port. One program
+at a time has the device, as a real port opened exclusively: a second connection is closed
+at once. A measurement writes the frames of `frames.measurement` to the connected station;
+with nobody connected they are lost, as a real device's are. An MT-SICS scale also answers
+the "S" query, so the pre-check finds it as it finds a real scale.
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import serial
-
-from station.rehearsal import frames, procs
+from station.rehearsal import frames
 
 
 # name, driver, item: the devices of a rehearsal station (the bmi sitting reads height and weight).
 DEVICES = (("timer-1", "alge-timy", "run_50m"), ("reach-1", "qm-frame", "sit_and_reach"),
            ("height-1", "mt-sics", "height"), ("weight-1", "mt-sics", "weight"))
 
+HOST = "127.0.0.1"
 
 # A timer or a meter sends only when it measures: the pre-check waits this long for the
 # trainer to press 模拟测量, as a proctor presses the device's key during a real pre-check.
@@ -33,8 +34,8 @@ class Unplugged(RuntimeError):
     """The device is unplugged: plug it back in first."""
 
 
-def socat_available() -> bool:
-    return shutil.which("socat") is not None
+def url(port: int) -> str:
+    return f"socket://{HOST}:{port}"
 
 
 @dataclass
@@ -42,24 +43,21 @@ class SimulatedDevice:
     name: str
     driver: str
     item: str
-    folder: Path
+    port: int = 0                      # chosen at the first plug, kept across unplugs
     measured: int = 0
-    _proc: subprocess.Popen | None = field(default=None, repr=False)
-    _port: serial.Serial | None = field(default=None, repr=False)
+    _server: socket.socket | None = field(default=None, repr=False)
+    _conn: socket.socket | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _last_stable: bytes | None = field(default=None, repr=False)
 
     @property
     def station_end(self) -> str:
-        return str(self.folder / self.name)
-
-    @property
-    def device_end(self) -> str:
-        return str(self.folder / f"{self.name}.device")
+        """What station.toml names as the device's port."""
+        return url(self.port)
 
     @property
     def plugged(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._server is not None
 
     def config(self) -> dict:
         """Its ``[[pe.devices]]`` table."""
@@ -76,52 +74,43 @@ class SimulatedDevice:
         with self._lock:
             if self.plugged:
                 return self
-            for end in (self.station_end, self.device_end):
-                Path(end).unlink(missing_ok=True)
-            self._proc = procs.start(["socat", f"pty,raw,echo=0,link={self.station_end}",
-                                      f"pty,raw,echo=0,link={self.device_end}"])
-            deadline = time.monotonic() + 10
-            while not (Path(self.station_end).exists() and Path(self.device_end).exists()):
-                if self._proc.poll() is not None or time.monotonic() > deadline:
-                    procs.stop(self._proc)
-                    self._proc = None
-                    raise RuntimeError(f"socat could not make the PTY pair for {self.name}")
-                time.sleep(0.02)
-            # Held open while plugged: the device end never closes under socat's feet.
-            self._port = serial.Serial(self.device_end, timeout=0.2, write_timeout=2)
-        if frames.idle_answer(self.driver, self.item):
-            threading.Thread(target=self._answer_queries, args=(self._port,),
-                             name=f"sim {self.name}", daemon=True).start()
+            server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # The same port after an unplug, though the last connection may linger in TIME_WAIT.
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                server.bind((HOST, self.port))
+            except OSError:
+                server.close()
+                raise RuntimeError(f"模拟设备 {self.name} 无法使用本机端口 {self.port}。\n"
+                                   f"Simulated device {self.name} cannot listen on local port {self.port}.") from None
+            server.listen(4)
+            self.port = server.getsockname()[1]
+            self._server = server
+        threading.Thread(target=self._accept, args=(server,), name=f"sim {self.name}", daemon=True).start()
         return self
 
     def unplug(self) -> None:
         with self._lock:
-            port, self._port = self._port, None
-            if port is not None:
-                try:
-                    port.cancel_read()
-                except Exception:      # noqa: BLE001 - closing anyway
-                    pass
-                port.close()
-            if self._proc is not None:
-                procs.stop(self._proc)
-                self._proc = None
-            for end in (self.station_end, self.device_end):   # as /dev/ttyUSB0 vanishes
-                Path(end).unlink(missing_ok=True)
+            server, self._server = self._server, None
+            conn, self._conn = self._conn, None
+        for s in (conn, server):
+            if s is None:
+                continue
+            try:
+                s.shutdown(socket.SHUT_RDWR)      # wakes the threads blocked on it
+            except OSError:
+                pass
+            s.close()
 
     def listened(self) -> bool:
-        """Whether the station has the port open (a sitting's reader or the pre-check).
-
-        A real device's frames are lost when no program reads its port; a PTY would keep
-        them and hand them to the next sitting, so a frame nobody listens for is not sent."""
-        socat = self._proc.pid if self._proc else None
-        return procs.port_is_open(self.station_end, besides=socat) is not False
+        """Whether the station has the device open (a sitting's reader or the pre-check)."""
+        return self._conn is not None
 
     def measure(self, code: str | None = None) -> dict:
         """Send one measurement; returns what the station should read (value, unit, code)
         and whether it was heard."""
         with self._lock:
-            if not self.plugged or self._port is None:
+            if not self.plugged:
                 raise Unplugged(self.name)
             emits = frames.measurement(self.driver, self.item, frames.seed_for(self.name, self.measured), code)
             self.measured += 1
@@ -129,31 +118,62 @@ class SimulatedDevice:
             for emit in emits:
                 if emit.delay:
                     time.sleep(emit.delay)
-                if not self.listened():
-                    continue
-                self._port.write(emit.data)
-                self._port.flush()
-                heard += 1
+                if self._send(emit.data):
+                    heard += 1
                 if emit.kind == frames.FINAL and self.driver == "mt-sics":
                     self._last_stable = emit.data
         value = frames.final_value(emits)
         return {"device": self.name, "item": self.item, "code": code or None,
                 "value": None if value is None else format(value, "f"), "heard": heard == len(emits)}
 
-    def _answer_queries(self, port: serial.Serial) -> None:
-        buffer = b""
-        while self._port is port:
+    def _send(self, data: bytes) -> bool:
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            conn.sendall(data)
+            return True
+        except OSError:           # the station went away mid-frame: lost, as on a real port
+            return False
+
+    def _accept(self, server: socket.socket) -> None:
+        while self._server is server:
             try:
-                buffer = (buffer + port.read(64))[-64:]
-            except (serial.SerialException, OSError, TypeError):
-                return          # unplugged
-            if b"S\r\n" in buffer:
-                buffer = b""
-                with self._lock:
-                    if self._port is port:
-                        port.write(self._last_stable or frames.idle_answer(self.driver, self.item))
+                conn, _ = server.accept()
+            except OSError:
+                return            # unplugged
+            with self._lock:
+                if self._server is not server or self._conn is not None:
+                    conn.close()  # in use by another program: as a port opened exclusively
+                    continue
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._conn = conn
+            threading.Thread(target=self._serve, args=(conn,), name=f"sim {self.name} conn",
+                             daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        """Read what the station sends (the scale's query) until it closes the port."""
+        buffer = b""
+        idle = frames.idle_answer(self.driver, self.item)
+        try:
+            while True:
+                data = conn.recv(64)
+                if not data:
+                    break
+                buffer = (buffer + data)[-64:]
+                if idle and b"S\r\n" in buffer:
+                    buffer = b""
+                    with self._lock:
+                        if self._conn is conn:
+                            self._send(self._last_stable or idle)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                if self._conn is conn:
+                    self._conn = None
+            conn.close()
 
 
-def make_all(folder: Path) -> list[SimulatedDevice]:
-    folder.mkdir(parents=True, exist_ok=True)
-    return [SimulatedDevice(name, driver, item, folder) for name, driver, item in DEVICES]
+def make_all() -> list[SimulatedDevice]:
+    return [SimulatedDevice(name, driver, item) for name, driver, item in DEVICES]

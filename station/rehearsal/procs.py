@@ -1,18 +1,16 @@
-"""The OS-specific corner of a rehearsal: child processes (socat, the local collector) and
-whether anyone has a port open.
+"""The OS-specific corner of a rehearsal: its child process (the local collector).
 
 On Linux a child is also told to end when `station serve` dies without cleaning up
-(``kill -9``), so no socat or collector outlives a crashed rehearsal; on Windows the
-children get a process group of their own instead. Linux also tells (through /proc) whether
-a PTY is open, so a simulated device can lose what it sends when nobody listens.
+(``kill -9``), so no collector outlives a crashed rehearsal; on Windows the children get a
+process group of their own instead.
 """
 from __future__ import annotations
 
-import glob
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+
+from qmbase.platform import child_group_options, stop_child
 
 
 if sys.platform.startswith("linux"):
@@ -40,32 +38,12 @@ def start(args: list[str], **kw) -> subprocess.Popen:
     kw.setdefault("stdin", subprocess.DEVNULL)
     if sys.platform.startswith("linux"):
         kw["preexec_fn"] = _linux_parent_death_signal
-    elif sys.platform == "win32":
-        kw["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+    else:
+        kw.update(child_group_options())
     return _spawner.submit(subprocess.Popen, args, **kw).result()
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Terminate, then kill if it will not go; a child that already died is fine."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """Ask the child to end, then kill it if it will not go; a child that already died is fine."""
+    stop_child(proc, timeout)
 
-
-def port_is_open(path: str, besides: int | None = None) -> bool | None:
-    """Whether any process (this one included) but ``besides`` has the terminal ``path`` open;
-    None where the OS does not say (not Linux). socat keeps both its PTYs open itself."""
-    if not sys.platform.startswith("linux"):
-        return None
-    target = os.path.realpath(path)
-    for fd in glob.glob("/proc/[0-9]*/fd/*"):
-        try:
-            if os.readlink(fd) == target and fd.split("/")[2] != str(besides):
-                return True
-        except OSError:            # the process or the fd went away meanwhile
-            continue
-    return False

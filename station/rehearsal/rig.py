@@ -25,7 +25,7 @@ from station import config as config_mod
 from station.context import Station, resolve_data_dir
 from station import tomlfile
 from station.rehearsal import demo_roster, frames, procs
-from station.rehearsal.devices import SimulatedDevice, make_all, socat_available
+from station.rehearsal.devices import SimulatedDevice, make_all
 
 FOLDER = "rehearsal"
 PRECHECK_PRESS_S = 15.0      # within the serial checks' wait (wait_s = 20 for these devices)
@@ -112,8 +112,7 @@ class Rig:
     def _start(self) -> None:
         existing = tomlfile.read(self.dir / config_mod.FILE_NAME)      # a broken file stops us first
         self.headset = start_headset()
-        if socat_available():
-            self.devices = [d.plug() for d in make_all(self.dir / "tty")]
+        self.devices = [d.plug() for d in make_all()]
         self._start_collector(existing)
         self._write_config(existing)
         self.station = Station.open(str(self.dir))
@@ -239,17 +238,16 @@ class Rig:
         say(f"工作站：{station_url}   演练数据目录：{self.dir}", f"Station: {station_url}   rehearsal data: {self.dir}")
         say(f"区县看板：{self.dashboard_url}   管理令牌（登录看板用）：{self.admin_token}",
             f"District dashboard: {self.dashboard_url}   admin token (to log in): {self.admin_token}")
-        if self.devices:
-            say("模拟体育设备：", "Simulated PE devices:")
-            for d in self.devices:
-                print(f"  {d.name:<9} {d.driver:<10} {d.item:<14} {d.station_end}", flush=True)
-        else:
-            say("本机没有 socat，不模拟体育设备。", "socat is not installed: no PE devices are simulated.")
+        say("模拟体育设备（本机网络端口，站点以 pyserial 的 socket:// 地址打开）：",
+            "Simulated PE devices (local network ports, opened as pyserial socket:// URLs):")
+        for d in self.devices:
+            print(f"  {d.name:<9} {d.driver:<10} {d.item:<14} {d.station_end}", flush=True)
         if self.headset:
             say("耳机：虚拟耳机（PulseAudio 的 qm_ear 听筒、qm_mic 麦克风）。",
                 "Headset: the virtual headset (PulseAudio qm_ear earphones, qm_mic microphone).")
         else:
-            say("耳机：使用本机自带的耳机和麦克风。", "Headset: the computer's own headset and microphone are used.")
+            say("耳机：没有虚拟耳机（Windows 或未安装 PulseAudio），使用本机自带的耳机和麦克风。",
+                "Headset: no virtual headset (Windows, or no PulseAudio): the computer's own headset and microphone are used.")
         song = self.song()
         if song:
             say(f"演唱伴奏：{song['title']}（{song['duration_s']:g} 秒）",

@@ -52,15 +52,28 @@ class District:
         loop = threading.Thread(target=self._loop, name="district", daemon=True)
         loop.start()
         self._threads.append(loop)
+        self._start_uploads()
+
+    def _start_uploads(self) -> None:
         if self.configured:
             from station.db import open_db
             from uploader import worker
 
             cfg = self.station.config
             thread, self._upload_stop = worker.start_thread(
-                lambda: open_db(self.station.data_dir), cfg["upload.collector_url"], cfg["upload.token"],
+                lambda: open_db(self.station.data_dir), self.station.collector_link(),
                 rate_limit=cfg["upload.bandwidth_kbps"] * 1000 or None)
             self._threads.append(thread)
+
+    def reconfigured(self) -> None:
+        """The set-up page changed the collector or the token: the upload worker starts over
+        with them (or stops, when no collector is left). A no-op before ``start``."""
+        if not self._threads:
+            return
+        if self._upload_stop:
+            self._upload_stop.set()
+            self._upload_stop = None
+        self._start_uploads()
 
     def stop(self) -> None:
         self._stop.set()
@@ -74,7 +87,7 @@ class District:
             return
         outbox.put(station.db, "heartbeat", f"/api/stations/{station.station_id}/heartbeat",
                    heartbeat(station), replace=True)
-        outbox.flush(station.db, station.config["upload.collector_url"], station.config["upload.token"])
+        outbox.flush(station.db, station.collector_link())
 
     def _loop(self) -> None:
         while not self._stop.is_set():

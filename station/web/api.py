@@ -33,6 +33,22 @@ async def json_body(request: Request, optional: bool = False) -> dict | JSONResp
     return body
 
 
-def who(request: Request, body: dict) -> str:
-    """The operator a write is recorded under: the body's "by", else the station's default."""
-    return request.app.state.station.operator(str(body.get("by") or "").strip() or None)
+class ProctorRequired(Exception):
+    """A write came from a page session where no proctor has signed in with their name."""
+
+    refusal = ("请先在页面顶部填写您的姓名（监测员签到），再进行操作。",
+               "Sign in with your name at the top of the page (proctor sign-in) first, then try again.")
+
+
+def who(request: Request) -> str:
+    """The operator a write is recorded under: the proctor signed in to this page session.
+    Never a field of the request: a "by" in the body is ignored."""
+    session = request.scope.get("qm.session") or {}
+    name = session.get("proctor")
+    if not name:
+        raise ProctorRequired()
+    return name
+
+
+def proctor_required(request: Request, exc: ProctorRequired) -> JSONResponse:
+    return refuse(*ProctorRequired.refusal, 401, code="proctor_required")

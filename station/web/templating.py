@@ -25,7 +25,8 @@ def render(request: Request, name: str, **context):
     state = request.app.state
     response = templates.TemplateResponse(request, name, {
         "lang": lang, "t": translator(lang), "station_id": state.station.station_id,
-        "rehearsal": state.rehearsal, "version": state.version, **context})
+        "rehearsal": state.rehearsal, "version": state.version,
+        "proctor": (request.scope.get("qm.session") or {}).get("proctor"), **context})
     if request.query_params.get("lang") == lang:
         response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="lax")
     return response

@@ -11,7 +11,7 @@ import serial
 
 from devices import drivers, rawlog, simulators
 from devices.drivers.mt_sics import format_line
-from devices.ports import (CONNECTED, DISCONNECTED, PortError, PortReader, PortSettings, list_ports,
+from devices.ports import (CONNECTED, DISCONNECTED, PortError, PortReader, PortSettings, SettingsError, list_ports,
                            listen, open_port)
 
 pytestmark = pytest.mark.serial
@@ -205,9 +205,24 @@ def test_configured_line_settings_are_applied_to_the_port(pty_pair):
         ser.close()
     default = open_port(pair.station_end, drivers.driver_class("alge-timy"))
     try:
-        assert default.baudrate == 38400
+        assert default.baudrate == 9600          # a Timy3 as it ships
     finally:
         default.close()
+    flow = open_port(pair.station_end, drivers.driver_class("kern"),
+                     PortSettings.from_config({"baud": 1200, "stopbits": 2, "flow_control": "rtscts"}))
+    try:
+        assert (flow.baudrate, flow.stopbits, flow.rtscts, flow.xonxoff) == (1200, 2, True, False)
+    finally:
+        flow.close()
+
+
+def test_every_bad_setting_is_named_once_with_what_is_allowed():
+    with pytest.raises(SettingsError) as e:
+        PortSettings.from_config({"name": "timer", "baud": 0, "parity": "X", "flow_control": "cts"})
+    text = str(e.value)
+    assert all(w in text for w in ("baud=0", "parity='X'", "flow_control='cts'", "串口参数", "rtscts"))
+    s = PortSettings.from_config({"parity": "e", "stopbits": 1.5, "flow_control": "XONXOFF"})
+    assert (s.parity, s.stopbits, s.flow_control) == ("E", 1.5, "xonxoff")
 
 
 # --- with the simulator and scripts/virtual-serial, as a rehearsal would run -------------

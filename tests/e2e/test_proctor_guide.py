@@ -26,8 +26,10 @@ def test_every_picture_of_the_guide_is_there_in_both_languages():
 
 def test_the_guide_covers_what_a_proctor_meets_on_test_day():
     zh = (DOCS / "proctor-guide.zh.md").read_text(encoding="utf-8")
-    for heading in ("设备检查", "演唱测试考场", "体育测试站", "上传", "出错了怎么办", "演练模式"):
+    for heading in ("首次设置", "导入学生名册", "设备检查", "演唱测试考场", "体育测试站", "上传",
+                    "出错了怎么办", "演练模式"):
         assert heading in zh
     en = (DOCS / "proctor-guide.en.md").read_text(encoding="utf-8")
-    for heading in ("pre-check", "singing room", "PE stations", "Upload", "What an error means"):
+    for heading in ("First-run set-up", "student roster", "pre-check", "singing room", "PE stations",
+                    "Upload", "What an error means"):
         assert heading in en

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.helpers import chromium, free_port, needs_chromium, page_errors, wait_for
+from tests.helpers import SEAL_CODE, chromium, free_port, needs_chromium, page_errors, wait_for
 from tests.station.servers import Server, last_line
 from tests.station.singing import RATE, demo_voice
 
@@ -24,15 +24,15 @@ pytestmark = [pytest.mark.audio, pytest.mark.serial, pytest.mark.browser, needs_
 
 LAPTOP = {"width": 1366, "height": 768}     # the common school laptop
 SECONDS = 30_000                            # Playwright waits, in ms: the machine is shared
-SEAL = re.compile(r"^[0-9A-F]{4}-[0-9A-F]{4}$")   # 电子封签, as printed on the sitting sheet
+SEAL = re.compile(rf"^{SEAL_CODE.pattern}$")   # 电子封签, as printed on the sitting sheet
 
 
 class Day:
     """The browser, the station and what the test has seen, shared by the steps below."""
 
-    def __init__(self, page, base: str, shots: Path, expect):
-        self.page, self.base, self.shots, self.expect = page, base, shots, expect
-        self.api = httpx.Client(base_url=base, timeout=30)
+    def __init__(self, page, server: Server, shots: Path, expect):
+        self.page, self.base, self.shots, self.expect = page, server.url, shots, expect
+        self.api = server.client(timeout=30)
         self.taken: set[str] = set()
         self.roster: list[dict] | None = None
 
@@ -90,8 +90,9 @@ def test_a_whole_test_day_in_rehearsal_mode(rehearsal, data_dir, headset, sing_i
         page = browser.new_page(viewport=LAPTOP)
         errors = page_errors(page)
         page.on("dialog", lambda d: d.accept())    # "close the sitting?" — yes
-        day = Day(page, rehearsal.url, shots, sync_api.expect)
+        day = Day(page, rehearsal, shots, sync_api.expect)
 
+        sign_in(day, rehearsal)
         day.visit("/", "status")
         precheck(day)
         singing_sitting(day, sing_into_mic)
@@ -101,6 +102,24 @@ def test_a_whole_test_day_in_rehearsal_mode(rehearsal, data_dir, headset, sing_i
         uploads_arrive(day)
         dashboard_errors = dashboard(day, browser, data_dir)
     assert errors == [] and dashboard_errors == []
+    # Every sitting the pages opened and closed is on record under the proctor who signed in.
+    with sqlite3.connect(f"file:{data_dir / 'rehearsal' / 'station.db'}?mode=ro", uri=True) as db:
+        who = db.execute("SELECT action, who FROM audit_log WHERE action IN ('sitting.open', 'sitting.close')"
+                         ).fetchall()
+    assert len(who) >= 8 and {w for _, w in who} == {"张老师"}, who
+
+
+def sign_in(day: Day, server: Server) -> None:
+    """As the proctor starts: the login link `station serve` printed (and opened), then
+    their name once, under which every action of the day is recorded."""
+    assert server.login_url("/").startswith(server.url + "/login?token=")
+    day.page.goto(server.login_url("/"))
+    day.page.wait_for_url(server.url + "/")
+    day.expect(day.page.locator("#qm-proctor")).to_be_visible()
+    day.page.fill("#qm-proctor-input", "张老师")
+    day.page.click("#qm-proctor button[type=submit]")
+    day.expect(day.page.locator("#qm-proctor-name")).to_contain_text("张老师", timeout=SECONDS)
+    day.shot("signed-in")
 
 
 def precheck(day: Day) -> None:

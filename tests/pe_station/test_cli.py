@@ -2,17 +2,16 @@
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import serial
 
 from devices import rawlog
 from devices.drivers import qm_frame
+from tests.helpers import station_command
 
-STATION = str(Path(sys.executable).with_name("station"))
+STATION = station_command()
 
 
 def frame(value, code=""):
@@ -49,7 +48,7 @@ def roster(station, tmp_path):
 
 def pe_run(item: str, port: str) -> tuple[subprocess.Popen, "Lines"]:
     """`station pe run` for ``item`` with a qm-frame meter on ``port``, as a proctor starts it."""
-    proc = subprocess.Popen([STATION, "pe", "run", "--item", item, "--driver", "qm-frame",
+    proc = subprocess.Popen([*STATION, "pe", "run", "--item", item, "--driver", "qm-frame",
                              "--port", port, "--by", "张老师"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=os.environ.copy())
@@ -120,7 +119,7 @@ def test_replay_refuses_a_file_that_is_not_a_raw_log(station, data_dir, tmp_path
 
 def test_listen_prints_each_reading_as_json(station, data_dir, pty_pair):
     pair = pty_pair()
-    proc = subprocess.Popen([STATION, "pe", "listen", "--driver", "qm-frame", "--port", pair.station_end,
+    proc = subprocess.Popen([*STATION, "pe", "listen", "--driver", "qm-frame", "--port", pair.station_end,
                              "--seconds", "2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=os.environ.copy())
     with serial.Serial(pair.device_end) as meter:

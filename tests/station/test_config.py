@@ -1,9 +1,10 @@
 """station.toml: defaults for everything, commented init, sources, clear errors."""
 import json
-import os
 import re
-import stat
 import tomllib
+
+from qmbase.platform import is_private
+from tests.helpers import UNDER_WINE, reads_acls_back
 
 
 def show(station):
@@ -21,15 +22,16 @@ def test_defaults_without_a_file(station, data_dir):
     assert doc["data_dir"] == str(data_dir) and doc["data_dir_source"] == "STATION_DATA_DIR"
 
 
+@reads_acls_back
 def test_data_dir_is_private(station, data_dir):
     show(station)
-    assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700
+    assert is_private(data_dir)
 
 
 def test_init_writes_a_commented_file_every_key_of_which_parses(station, data_dir):
     station("config", "init", check=True)
     text = (data_dir / "station.toml").read_text(encoding="utf-8")
-    assert stat.S_IMODE(os.stat(data_dir / "station.toml").st_mode) == 0o600
+    assert is_private(data_dir / "station.toml") or UNDER_WINE
     def leaves(table):
         return [v for x in table.values() for v in (leaves(x) if isinstance(x, dict) else [x])]
 
@@ -95,3 +97,16 @@ def test_data_dir_option_beats_the_environment(station, tmp_path):
     result = station("--data-dir", str(other), "config", "show", "--json", check=True)
     doc = json.loads(result.stdout)
     assert doc["data_dir"] == str(other) and doc["data_dir_source"] == "--data-dir"
+
+
+def test_show_never_prints_the_token_or_the_pin(station, data_dir):
+    data_dir.mkdir()
+    token, pin = "tok-" + "x7Q" * 10, "482913"
+    (data_dir / "station.toml").write_text(
+        f'[upload]\ntoken = "{token}"\n[web]\npin = "{pin}"\n', encoding="utf-8")
+    for result in (station("config", "show", "--json", check=True), station("config", "show", check=True)):
+        assert token not in result.stdout and pin not in result.stdout
+        assert "已设置" in result.stdout and "set" in result.stdout
+    doc = show(station)
+    assert doc["sources"]["upload.token"].endswith("station.toml:2")
+    assert doc["values"]["upload.collector_url"] == ""  # only secrets are masked

@@ -18,10 +18,13 @@ from tests.helpers import chromium, needs_chromium, page_errors
 from tests.station.servers import STATION, free_port, station_serve, wait_for
 
 ROSTER = "学籍号,姓名,性别,年级,班级\n7001,演示甲,男,四年级,4(1)\n7002,演示乙,女,四年级,4(1)\n"
-PAGES = ["/", "/precheck", "/sing", "/pe", "/uploads"]
+PAGES = ["/", "/precheck", "/sing", "/pe", "/uploads", "/setup", "/roster"]
 SCREENS = [(1366, 768), (768, 1024), (1024, 768)]
 # The strip polls every 3 s; on a loaded machine allow several rounds.
 STRIP_WAIT_MS = 30_000
+
+
+LIVE: list["Station"] = []   # the served stations: each browser context is signed in to all
 
 
 class Station:
@@ -36,9 +39,10 @@ class Station:
         self.run("roster", "import", str(root / "roster.csv"))
         self.server = station_serve(env=self.env)
         self.url = self.server.url
+        LIVE.append(self)
 
     def run(self, *args: str) -> str:
-        done = subprocess.run([STATION, *args], capture_output=True, text=True, timeout=120,
+        done = subprocess.run([*STATION, *args], capture_output=True, text=True, timeout=120,
                               env={**os.environ, **self.env})
         assert done.returncode == 0, f"station {' '.join(args)}: {done.stdout}\n{done.stderr}"
         return done.stdout
@@ -47,6 +51,7 @@ class Station:
         return json.loads(self.run("session", "open", *args, "--json"))["id"]
 
     def stop(self) -> None:
+        LIVE.remove(self)
         self.server.stop()
 
 
@@ -75,6 +80,8 @@ def page_at(browser):
 
     def make(width: int = 1366, height: int = 768):
         context = browser.new_context(viewport={"width": width, "height": height})
+        for station in LIVE:
+            context.add_cookies(station.server.cookies())
         contexts.append(context)
         page = context.new_page()
         return page, page_errors(page)
@@ -185,6 +192,42 @@ def test_tab_reaches_every_control_in_order_with_a_visible_ring_and_no_trap(sing
 
 @needs_chromium
 @pytest.mark.browser
+def test_the_setup_page_is_used_by_keyboard_alone(singing, page_at):
+    """Every control of the set-up page in turn, each with a visible ring, a PE device row
+    added and removed with Enter, and back round to the top: no trap."""
+    page, errors = page_at(1366, 768)
+    page.goto(f"{singing.url}/setup?lang=zh")
+    page.locator("#station_id").focus()
+    seen = []
+    for _ in range(60):
+        now = focused(page)
+        assert now["visible"] and now["outline"] >= 2, f"no visible focus ring on {now}"
+        seen.append(now["id"] or now["href"] or now["text"])
+        if now["id"] == "add-device" and "device-row" not in seen:
+            page.keyboard.press("Enter")                 # adds a row and puts the focus in its port
+            assert page.evaluate("document.activeElement.dataset.field") == "port"
+            page.keyboard.type("COM3")
+            seen.append("device-row")
+            page.keyboard.press("Shift+Tab")             # its name, filled in already
+            assert page.evaluate("document.activeElement.value") == "device-1"
+            page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        if focused(page)["id"] == "save":
+            break
+    else:
+        pytest.fail(f"Tab never reached Save: {seen}")
+    for control in ("school", "room", "collector_url", "token", "collector-check", "pairing_code", "pair",
+                    "audio_output", "tone", "audio_input", "level-toggle", "rescan", "add-device"):
+        assert control in seen, (control, seen)
+    remove = page.locator('#device-rows [data-act="remove"]')
+    remove.focus()
+    page.keyboard.press("Enter")
+    assert page.locator("#device-rows tr").count() == 0 and focused(page)["id"] == "add-device"
+    assert errors == []
+
+
+@needs_chromium
+@pytest.mark.browser
 def test_the_skip_link_is_first_and_jumps_to_the_main_content(singing, page_at):
     page, errors = page_at(768, 1024)
     page.goto(f"{singing.url}/uploads?lang=zh")
@@ -284,7 +327,8 @@ def test_a_failed_upload_shows_in_red_with_a_cross_and_words(tmp_path, page_at):
 
 
 def test_status_json_carries_what_the_strip_shows(singing):
-    doc = httpx.get(singing.url + "/api/status", timeout=20).json()
+    with singing.server.client() as client:
+        doc = client.get("/api/status").json()
     [open_] = doc["open_sittings"]
     assert open_["id"] == singing.sitting and open_["title"] == {"zh": "演唱测试", "en": "singing test"}
     assert doc["uploads"] == {"configured": False, "sittings": 0, "pending": 0, "failed": 0, "done": 0}
@@ -338,7 +382,7 @@ def test_the_strip_shows_each_pe_device_light_through_an_unplug(tmp_path, pty_pa
 
 
 def test_the_login_page_shows_no_station_state_before_the_pin(tmp_path):
-    s = Station(tmp_path, '[web]\npin = "2468"\n')
+    s = Station(tmp_path, '[web]\npin = "246810"\n')
     try:
         login = httpx.get(s.url + "/login", timeout=20)
         assert login.status_code == 200 and 'id="qm-strip"' not in login.text

@@ -10,7 +10,7 @@ import serial
 
 from devices.drivers import mt_sics, qm_frame
 from tests.helpers import chromium, needs_chromium, page_errors
-from tests.station.servers import import_roster, pe_pending, station_serve, wait_for
+from tests.station.servers import import_roster, page_of, pe_pending, station_serve, wait_for
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def room(station, data_dir, tmp_path, pty_pair):
     sitting = station("session", "open", "--kind", "pe", "--item", "bmi", "--by", "张老师",
                       check=True).stdout.strip().splitlines()[-1]
     server = station_serve()
-    client = httpx.Client(base_url=server.url, timeout=10)
+    client = server.client(timeout=10)
     try:
         wait_for(lambda: [d["status"] for d in client.get("/api/pe/state").json()["devices"]]
                  == ["connected", "connected"], what="both devices connected")
@@ -122,7 +122,7 @@ def test_the_page_shows_height_weight_and_the_bmi_as_they_are_confirmed(room):
     sync_api = pytest.importorskip("playwright.sync_api")
     client, _, height, weight = room
     with chromium(sync_api) as browser:
-        page = browser.new_page()
+        page = page_of(browser, client)
         errors = page_errors(page)
         page.goto(str(client.base_url) + "/pe")
         expect = sync_api.expect

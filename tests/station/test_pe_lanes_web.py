@@ -1,14 +1,12 @@
 """Two-lane 50 m under a real `station serve`: an ALGE Timy on a socat PTY sends the lane as
 its bib; the proctor scans one student per lane, from the API and from the page."""
-import httpx
 import pytest
-import serial
 from decimal import Decimal as D
 
 from devices.drivers import alge_timy
 from station import config
 from tests.helpers import chromium, needs_chromium, page_errors
-from tests.station.servers import import_roster, pe_pending, station_serve, wait_for
+from tests.station.servers import page_of, pe_pending, timer_station, wait_for
 
 pytestmark = pytest.mark.skipif(
     "lanes" not in config.DEVICE_KEYS,
@@ -17,30 +15,15 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def track(station, data_dir, tmp_path, pty_pair):
-    pair = pty_pair("timy")
     # Generated names, not real people.
-    import_roster(station, tmp_path / "roster.csv",
-                  "学籍号,姓名,性别,年级,班级\n0001,王子涵,男,四年级,4(1)\n0002,李欣怡,女,四年级,4(1)\n")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "station.toml").write_text(
-        f'station_id = "S01"\n[[pe.devices]]\nname = "gate"\ndriver = "alge-timy"\nport = "{pair.station_end}"\n'
-        'item = "run_50m"\nlanes = 2\n', encoding="utf-8")
-    station("session", "open", "--kind", "pe", "--item", "run_50m", check=True)
-    server = station_serve()
-    client = httpx.Client(base_url=server.url, timeout=10)
-    try:
-        wait_for(lambda: client.get("/api/pe/state").json()["devices"][0]["status"] == "connected",
-                 what="the timer connected")
-        with serial.Serial(pair.device_end) as timy:
-            def impulse(lane: str, channel: str, seconds: str) -> None:
-                timy.write(alge_timy.format_line(lane, channel, D(seconds)))
-                timy.flush()
+    with timer_station(station, data_dir, tmp_path / "roster.csv",
+                       "学籍号,姓名,性别,年级,班级\n0001,王子涵,男,四年级,4(1)\n0002,李欣怡,女,四年级,4(1)\n",
+                       pty_pair("timy"), "lanes = 2") as (client, timy):
+        def impulse(lane: str, channel: str, seconds: str) -> None:
+            timy.write(alge_timy.format_line(lane, channel, D(seconds)))
+            timy.flush()
 
-            yield client, impulse
-    finally:
-        client.close()
-        server.stop()
-
+        yield client, impulse
 
 
 def test_two_students_in_two_lanes_each_get_their_own_run_time(track):
@@ -75,7 +58,7 @@ def test_the_page_scans_lane_1_then_lane_2(track):
     sync_api = pytest.importorskip("playwright.sync_api")
     client, impulse = track
     with chromium(sync_api) as browser:
-        page = browser.new_page()
+        page = page_of(browser, client)
         errors = page_errors(page)
         page.goto(str(client.base_url) + "/pe")
         expect = sync_api.expect

@@ -2,7 +2,6 @@
 import csv
 import io
 import json
-import re
 import time
 
 import httpx
@@ -10,8 +9,8 @@ import pytest
 import serial
 
 from devices.drivers import qm_frame
-from tests.helpers import chromium, needs_chromium
-from tests.station.servers import import_roster, station_serve, wait_for
+from tests.helpers import SEAL_CODE, chromium, needs_chromium
+from tests.station.servers import import_roster, page_of, station_serve, wait_for
 
 
 class Meter:
@@ -39,7 +38,7 @@ def pe(station, data_dir, tmp_path, pty_pair):
     sitting = station("session", "open", "--kind", "pe", "--item", "sit_and_reach", "--by", "张老师",
                       check=True).stdout.strip().splitlines()[-1]
     server = station_serve()
-    client = httpx.Client(base_url=server.url, timeout=10)
+    client = server.client(timeout=10)
     try:
         # The page starts the sitting's device readers; wait for the meter's green light.
         wait_for(lambda: client.get("/api/pe/state").json()["devices"][0]["status"] == "connected")
@@ -146,7 +145,7 @@ def test_closing_hands_the_results_over(pe):
     (attempt,) = wait_for(lambda: _pending(client))
     client.post("/api/pe/confirm", json={"attempt": attempt["id"]}).raise_for_status()
     closed = client.post("/api/pe/close", json={"sitting": sitting, "by": "张老师"}).json()["sitting"]
-    assert closed["state"] == "closed" and re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}", closed["seal_code"])
+    assert closed["state"] == "closed" and SEAL_CODE.fullmatch(closed["seal_code"])
     bundle = data_dir / "bundles" / sitting  # sealed at once, and queued for upload
     manifest = json.loads((bundle / "manifest.json").read_text("utf-8"))
     paths = {f["path"] for f in manifest["files"]}
@@ -167,7 +166,7 @@ def test_the_page_works_from_the_keyboard_like_a_barcode_scanner(pe, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     client, meter, _, _ = pe
     with chromium(sync_api) as browser:
-        page = browser.new_page()
+        page = page_of(browser, client)
         page.goto(str(client.base_url) + "/pe")
         expect = sync_api.expect
         expect(page.locator("#pe-no-student")).to_be_visible()

@@ -10,7 +10,7 @@ from tests.station.servers import STATION, Collector, free_port
 
 
 def precheck(*args, env=None):
-    return subprocess.run([STATION, "precheck", "--json", *args], capture_output=True, text=True,
+    return subprocess.run([*STATION, "precheck", "--json", *args], capture_output=True, text=True,
                           timeout=120, env={**os.environ, **(env or {})})
 
 

@@ -45,11 +45,11 @@ def served(serve):
 class Events:
     """The page's event stream, read in a thread so the test can act while it flows."""
 
-    def __init__(self, base: str):
+    def __init__(self, server: Server):
         self.events: list[dict] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._client = httpx.Client(base_url=base, timeout=httpx.Timeout(30, read=60))
+        self._client = server.client(timeout=httpx.Timeout(30, read=60))
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -80,8 +80,8 @@ class Events:
 
 
 def test_a_run_without_network_streams_every_check_then_the_overall_and_is_kept(served):
-    client = httpx.Client(base_url=served.url, timeout=30)
-    events = Events(served.url)
+    client = served.client(timeout=30)
+    events = Events(served)
     try:
         wait_for(lambda: events.of("state"), what="the first state")
         started = client.post("/api/precheck/run", json={"network": False})
@@ -120,7 +120,7 @@ def test_a_run_without_network_streams_every_check_then_the_overall_and_is_kept(
 
 
 def test_the_level_meter_hears_the_room_and_rises_when_someone_sings(served, sing_into_mic):
-    events = Events(served.url)
+    events = Events(served)
     try:
         # The virtual room noise is about -70 dBFS; wait for a quiet moment (another test
         # on this machine may be singing into the same virtual microphone).
@@ -144,7 +144,7 @@ def _recording_streams(pid: int) -> int:
 def test_the_microphone_is_open_only_while_a_page_listens(served):
     pid = served.proc.pid
     assert _recording_streams(pid) == 0
-    events = Events(served.url)
+    events = Events(served)
     try:
         wait_for(lambda: events.levels(), 30, "a level reading")
         wait_for(lambda: _recording_streams(pid) == 1, 30, "one recording stream")
@@ -154,7 +154,7 @@ def test_the_microphone_is_open_only_while_a_page_listens(served):
 
 
 def test_the_page_in_chinese_and_english(served):
-    with httpx.Client(base_url=served.url, timeout=30) as client:
+    with served.client(timeout=30) as client:
         zh = client.get("/precheck").text
         assert '<html lang="zh-CN">' in zh
         assert "设备检查" in zh and "开始检查" in zh and "麦克风音量" in zh and 'href="/precheck"' in zh
@@ -167,7 +167,7 @@ def test_the_page_in_chinese_and_english(served):
 
 
 def test_bad_requests_get_a_clear_refusal_and_start_nothing(served):
-    with httpx.Client(base_url=served.url, timeout=30) as client:
+    with served.client(timeout=30) as client:
         r = client.post("/api/precheck/run", content=b"not json", headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and "JSON" in r.json()["zh"] and "JSON" in r.json()["en"]
         r = client.post("/api/precheck/run", json={"network": "yes"})
@@ -189,7 +189,7 @@ def test_the_page_shows_the_level_then_each_check_and_the_overall(served):
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
     with chromium(sync_api) as browser:
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page = served.page(browser, viewport={"width": 1366, "height": 768})
         problems = page_errors(page)
         page.goto(served.url + "/precheck")
         expect(page.locator("#pc-level-value")).to_have_text(
@@ -215,7 +215,7 @@ def test_the_page_shows_the_level_then_each_check_and_the_overall(served):
 
 def test_a_microphone_that_is_not_there_is_told_with_the_fix(serve):
     server = serve('station_id = "S01"\n[audio]\ninput = "NoSuchHeadset"\n')
-    events = Events(server.url)
+    events = Events(server)
     try:
         error = wait_for(lambda: [e for e in events.of("level") if e.get("error")], 30, "the error")[0]
     finally:
@@ -229,7 +229,7 @@ def test_a_report_the_collector_cannot_take_now_is_kept_to_send_later(serve):
     # A collector address where nothing listens: the school network is down today.
     server = serve(f'station_id = "S01"\n[upload]\ncollector_url = "http://127.0.0.1:{free_port()}"\n'
                    'token = "t"\n')
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with server.client(timeout=30) as client:
         assert 'id="pc-network" name="network" checked' in client.get("/precheck").text
         assert client.post("/api/precheck/run", json={}).status_code == 202   # network on by default
         state = wait_for(lambda: (lambda s: not s["running"] and s)(client.get("/api/precheck/state").json()),

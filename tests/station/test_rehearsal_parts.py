@@ -165,7 +165,8 @@ def _station(tmp_path, collector, rehearsal: bool) -> Station:
     d.mkdir()
     (d / "station.toml").write_text(
         f'station_id = "LAN-R"\nrehearsal = {"true" if rehearsal else "false"}\n'
-        f'[upload]\ncollector_url = "{collector["url"]}"\ntoken = "{collector["token"]}"\n', encoding="utf-8")
+        f'[upload]\ncollector_url = "{collector["url"]}"\ntoken = "{collector["token"]}"\n'
+        'allow_plain_http = true\n', encoding="utf-8")  # plain http on the LAN, as the district allows
     station = Station.open(str(d))
     station.db                          # as serve does: the schema exists before any thread uses it
     return station
@@ -195,7 +196,7 @@ def test_the_same_collector_is_used_by_a_real_station(tmp_path, lan_collector):
 
 def test_a_rehearsal_neither_uploads_nor_reports_its_precheck_to_a_real_collector(tmp_path, lan_collector):
     station = _station(tmp_path, lan_collector, rehearsal=True)
-    run = subprocess.run([STATION, "--data-dir", str(station.data_dir), "upload", "run", "--once"],
+    run = subprocess.run([*STATION, "--data-dir", str(station.data_dir), "upload", "run", "--once"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "演练模式不会上传到正式汇集服务器" in run.stderr
     assert "never uploads to a real collector" in run.stderr
@@ -205,3 +206,84 @@ def test_a_rehearsal_neither_uploads_nor_reports_its_precheck_to_a_real_collecto
     outbox.put(station.db, "precheck", "/api/stations/LAN-R/precheck", {"overall": "pass"})
     assert precheck.send_pending(station) == (0, 1)
     assert len(outbox.pending(station.db)) == 1      # kept, not dropped
+
+
+# --- a simulated device reached as a pyserial URL (no socat, the same on Windows) -----------
+
+def test_a_simulated_device_is_read_unplugged_and_replugged_through_the_stations_port_reader():
+    import queue
+
+    from devices import ports
+    from station.rehearsal.devices import SimulatedDevice, Unplugged
+    from tests.helpers import wait_for
+
+    device = SimulatedDevice("reach-1", "qm-frame", "sit_and_reach").plug()
+    assert device.station_end.startswith("socket://127.0.0.1:")
+    readings, statuses = queue.Queue(), []
+    settings = ports.PortSettings(read_timeout=0.1, reopen_interval=0.1)
+    reader = ports.PortReader(device.station_end, drivers.get("qm-frame"), readings.put,
+                              lambda status, error: statuses.append(status), settings=settings).start()
+    try:
+        wait_for(device.listened, 10, "the station to open the simulated port")
+        sent = device.measure("4010003")
+        assert sent["heard"]
+        got = readings.get(timeout=10)
+        assert (format(got.value, "f"), got.code) == (sent["value"], "4010003")
+        # A second program is turned away, as by a port opened exclusively: it reads nothing.
+        with pytest.raises(Exception):
+            other = ports.open_port(device.station_end, drivers.get("qm-frame"))
+            try:
+                other.timeout = 2
+                other.read(1)
+            finally:
+                other.close()
+        device.unplug()
+        wait_for(lambda: reader.status == ports.DISCONNECTED, 10, "the reader to see the unplug")
+        with pytest.raises(Unplugged):
+            device.measure()
+        port = device.port
+        device.plug()
+        assert device.port == port                       # the same URL after plugging back in
+        wait_for(lambda: reader.status == ports.CONNECTED and device.listened(), 10, "the reconnect")
+        assert device.measure()["heard"] and readings.get(timeout=10).value is not None
+    finally:
+        reader.stop()
+        device.unplug()
+    assert statuses[:3] == [ports.CONNECTED, ports.DISCONNECTED, ports.CONNECTED]
+
+
+def test_nothing_listening_loses_the_measurement_as_a_real_device_does():
+    from station.rehearsal.devices import SimulatedDevice
+
+    device = SimulatedDevice("timer-1", "alge-timy", "run_50m").plug()
+    try:
+        assert device.measure()["heard"] is False
+    finally:
+        device.unplug()
+
+
+def test_the_precheck_queries_a_simulated_scale_over_its_url():
+    from devices.precheck.serialcheck import check_serial_device
+    from station.rehearsal.devices import SimulatedDevice
+
+    device = SimulatedDevice("weight-1", "mt-sics", "weight").plug()
+    try:
+        result = check_serial_device(device.config(), {})
+    finally:
+        device.unplug()
+    assert result.status == "pass", result
+    assert result.details["reading"]["value"] == "0.00" or float(result.details["reading"]["value"]) == 0
+
+
+def test_an_unplugged_simulated_device_fails_the_precheck_as_a_missing_port():
+    from devices.precheck.report import title
+    from devices.precheck.serialcheck import check_serial_device
+    from station.rehearsal.devices import SimulatedDevice
+
+    device = SimulatedDevice("weight-1", "mt-sics", "weight").plug()
+    device.unplug()
+    result = check_serial_device(device.config(), {})
+    assert result.status == "fail" and result.details["problem"] == "missing", result
+    assert "找不到串口" in result.summary_zh and "USB" in result.fix_zh
+    zh, en = title(result.id)
+    assert device.station_end in zh and "网络地址" in zh and "network address" in en

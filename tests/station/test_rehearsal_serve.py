@@ -1,5 +1,5 @@
-"""`station serve --simulate`, run as a trainer runs it: a real process with its socat PTYs,
-its local collector and the virtual headset, driven over HTTP.
+"""`station serve --simulate`, run as a trainer runs it: a real process with its simulated
+devices (socket:// ports, no socat), its local collector and the virtual headset, driven over HTTP.
 
 One rehearsal serves most of the module (starting it takes a few seconds); a late test stops
 it with SIGTERM and checks nothing it started is left running, the next ones start it again.
@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from station.rehearsal import singer
-from tests.helpers import chromium, needs_chromium, page_errors
+from tests.helpers import chromium, needs_chromium, page_errors, station_command
 from tests.station.servers import Server, free_port, station_serve, wait_for
 
 pytestmark = [pytest.mark.serial, pytest.mark.audio]
@@ -29,7 +28,7 @@ STUDENT = "4010003"          # in the demo roster (grade 4, class 1)
 
 
 def _children_of(folder: Path) -> list[int]:
-    """Processes whose command line names ``folder``: the rehearsal's socat pairs and collector."""
+    """Processes whose command line names ``folder``: the rehearsal's collector."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -56,22 +55,24 @@ def _announced(proc: subprocess.Popen) -> str:
 @pytest.fixture(scope="module")
 def rehearsal(tmp_path_factory):
     if os.name != "posix":
-        pytest.skip("socat PTYs and PulseAudio: POSIX")
+        pytest.skip("PulseAudio's virtual headset: POSIX")
     real = tmp_path_factory.mktemp("real-station")
     (real / "station.toml").write_text('station_id = "T01"\nschool = "测试学校"\n', encoding="utf-8")
     port = free_port()
     server = Server(["--data-dir", str(real), "serve", "--simulate", "--port", str(port)], port)
     out = _announced(server.proc)
     admin = next(line.rsplit(" ", 1)[-1] for line in out.splitlines() if "admin token" in line)
-    info = httpx.get(server.url + "/api/rehearsal", timeout=10).json()
+    client = server.client(timeout=30)
+    info = client.get("/api/rehearsal").json()
     yield SimpleNamespace(server=server, real=real, dir=real / "rehearsal", out=out, admin=admin,
-                          info=info, client=httpx.Client(base_url=server.url, timeout=30))
+                          info=info, client=client)
     server.stop()
 
 
 def test_it_announces_what_it_started(rehearsal):
     out = rehearsal.out
     assert rehearsal.server.url in out
+    assert f"{rehearsal.server.url}/login?token={rehearsal.server.token()}" in out   # the login link
     assert rehearsal.info["dashboard_url"] in out and rehearsal.admin in out
     for device in rehearsal.info["devices"]:
         assert device["name"] in out and device["port"] in out
@@ -84,7 +85,8 @@ def test_four_plugged_devices_and_a_local_collector(rehearsal):
     assert {n: (d["driver"], d["item"]) for n, d in by_name.items()} == {
         "timer-1": ("alge-timy", "run_50m"), "reach-1": ("qm-frame", "sit_and_reach"),
         "height-1": ("mt-sics", "height"), "weight-1": ("mt-sics", "weight")}
-    assert all(d["plugged"] and Path(d["port"]).exists() for d in info["devices"])
+    assert all(d["plugged"] and re.fullmatch(r"socket://127\.0\.0\.1:\d+", d["port"]) for d in info["devices"])
+    assert not (rehearsal.dir / "tty").exists(), "no PTYs: the rehearsal needs no socat"
     assert info["collector_url"].startswith("http://127.0.0.1:")
     assert info["headset"] is True and info["upload_refused"] is None
     assert info["song"]["id"] == "demo" and info["song"]["duration_s"] > 5
@@ -246,7 +248,7 @@ def test_the_sung_demo_reaches_the_microphone_and_is_accepted_as_singing(rehears
     finally:
         recorder.send_signal(signal.SIGINT)
         recorder.wait(10)
-    verdict = subprocess.run([str(Path(sys.executable).with_name("station")), "sing", "verify",
+    verdict = subprocess.run([*station_command(), "sing", "verify",
                               "--json", str(wav)], capture_output=True, text=True, timeout=120)
     result = json.loads(verdict.stdout)
     assert result["verdict"] == "accept", result["reasons"]
@@ -260,20 +262,20 @@ def test_the_panel_buttons_work_in_a_browser(rehearsal):
     from playwright import sync_api
 
     with chromium(sync_api) as browser:
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page = rehearsal.server.page(browser, viewport={"width": 1366, "height": 768})
         errors = page_errors(page)
         page.goto(rehearsal.server.url + "/pe?lang=en")
         state = '[data-device-row="height-1"] .plug-state'
         page.click('button[data-device="height-1"][data-action="unplug"]')
-        page.wait_for_function(f"document.querySelector('{state}').dataset.plugged === 'no'", timeout=30000)
+        # Locator waits, not wait_for_function: the station's CSP allows no eval, Playwright's included.
+        sync_api.expect(page.locator(state)).to_have_attribute("data-plugged", "no", timeout=30000)
         assert page.text_content(state) == "unplugged"
         assert not rehearsal.client.get("/api/rehearsal").json()["devices"][2]["plugged"]
         page.click('button[data-device="height-1"][data-action="plug"]')
-        page.wait_for_function(f"document.querySelector('{state}').dataset.plugged === 'yes'", timeout=30000)
+        sync_api.expect(page.locator(state)).to_have_attribute("data-plugged", "yes", timeout=30000)
         # No height sitting is open: the trainer is told the value went nowhere.
         page.click('button[data-device="height-1"][data-action="measure"]')
-        page.wait_for_function("document.querySelector('.rehearsal-message').textContent.includes('measured')",
-                               timeout=30000)
+        sync_api.expect(page.locator(".rehearsal-message")).to_contain_text("measured", timeout=30000)
         message = page.text_content(".rehearsal-message")
         assert "nothing is reading the device" in message
         value = re.search(r"measured (\S+),", message).group(1)
@@ -292,7 +294,7 @@ def _cmdline(pid: int) -> str:
 
 def test_sigterm_stops_every_child_even_when_one_died(rehearsal):
     children = _children_of(rehearsal.dir)
-    assert len(children) >= 5, children          # four socat pairs and the collector
+    assert len(children) >= 1, children          # the collector (the devices are threads)
     collector = next(p for p in children if "collector serve" in _cmdline(p))
     os.kill(collector, signal.SIGKILL)           # a child that died under the rehearsal
     rehearsal.server.proc.send_signal(signal.SIGTERM)
@@ -311,14 +313,15 @@ def test_a_second_start_continues_the_rehearsal_and_reset_starts_afresh(rehearsa
 
     again = start()
     try:
-        sittings = httpx.get(again.url + "/api/uploads", timeout=10).json()["sittings"]
+        sittings = again.client().get("/api/uploads").json()["sittings"]
         assert sittings, "the closed sitting of the first start is kept"
     finally:
         again.stop()
     fresh = start("--reset")
     try:
-        assert httpx.get(fresh.url + "/api/uploads", timeout=10).json()["sittings"] == []
-        assert httpx.get(fresh.url + "/api/status", timeout=10).json()["roster_size"] == 48
+        with fresh.client() as client:
+            assert client.get("/api/uploads").json()["sittings"] == []
+            assert client.get("/api/status").json()["roster_size"] == 48
     finally:
         fresh.stop()
 
@@ -331,9 +334,10 @@ def test_reset_without_simulate_is_refused(station):
 def test_without_simulate_there_are_no_rehearsal_controls(data_dir):
     server = station_serve()
     try:
-        assert httpx.get(server.url + "/api/rehearsal", timeout=10).status_code == 404
-        assert httpx.post(server.url + "/api/rehearsal/devices/reach-1/unplug", timeout=10).status_code == 404
-        assert "演练控制" not in httpx.get(server.url + "/", timeout=10).text
+        with server.client() as client:
+            assert client.get("/api/rehearsal").status_code == 404
+            assert client.post("/api/rehearsal/devices/reach-1/unplug", json={}).status_code == 404
+            assert "演练控制" not in client.get("/").text
     finally:
         server.stop()
 
@@ -347,11 +351,12 @@ def test_a_rehearsal_station_served_without_simulate_shows_the_refused_collector
         'token = "t"\n', encoding="utf-8")
     server = station_serve()
     try:
-        html = httpx.get(server.url + "/uploads", params={"lang": "zh"}, timeout=10).text
-        assert "演练模式不会上传到正式汇集服务器（https://collector.example:8443）" in html
-        html = httpx.get(server.url + "/", params={"lang": "en"}, timeout=10).text
-        assert "Rehearsal mode never uploads to a real collector" in html
-        assert httpx.get(server.url + "/api/rehearsal", timeout=10).status_code == 404
+        with server.client() as client:
+            html = client.get("/uploads", params={"lang": "zh"}).text
+            assert "演练模式不会上传到正式汇集服务器（https://collector.example:8443）" in html
+            html = client.get("/", params={"lang": "en"}).text
+            assert "Rehearsal mode never uploads to a real collector" in html
+            assert client.get("/api/rehearsal").status_code == 404
     finally:
         server.stop()
     assert "Rehearsal mode never uploads" in server.proc.stderr.read()
@@ -367,3 +372,28 @@ def test_a_broken_rehearsal_config_is_refused_and_kept(station, data_dir):
     assert "station.toml" in result.stderr and "--reset" in result.stderr and "TOML" in result.stderr
     assert (folder / "station.toml").read_text(encoding="utf-8") == broken
     assert not _children_of(folder)
+
+
+def test_without_a_virtual_headset_the_page_says_the_computers_own_is_used(tmp_path):
+    """As on Windows (no PulseAudio): nothing on PATH starts a virtual headset, and every page
+    tells the trainer the computer's own headset and microphone are used. The simulated
+    devices need nothing from PATH either (no socat)."""
+    real = tmp_path / "real"
+    port = free_port()
+    server = Server(["--data-dir", str(real), "serve", "--simulate", "--port", str(port)], port,
+                    env={"PATH": str(tmp_path / "empty")})
+    try:
+        info = httpx.get(server.url + "/api/rehearsal", timeout=10).json()
+        assert info["headset"] is False
+        assert len(info["devices"]) == 4 and all(d["plugged"] for d in info["devices"])
+        html = httpx.get(server.url + "/sing", params={"lang": "zh"}, timeout=10).text
+        assert "没有虚拟耳机" in html and "自带的耳机和麦克风" in html
+        assert 'data-action="sing"' not in html
+        html = httpx.get(server.url + "/pe", params={"lang": "en"}, timeout=10).text
+        assert "no virtual headset" in html and "own headset and microphone" in html
+        r = httpx.post(server.url + "/api/rehearsal/sing", json={}, timeout=10)
+        assert r.status_code == 409 and r.json()["error"] == "no_headset"
+    finally:
+        server.stop()
+    out = server.proc.stdout.read()
+    assert "没有虚拟耳机" in out and "no virtual headset" in out

@@ -161,14 +161,14 @@ def test_ctrl_c_is_the_proctors_stop_and_the_take_is_kept(room, station, data_di
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     from recorder.journal import journal_dir
 
     sing_into_mic(demo_voice(60.0), RATE)
-    exe = Path(sys.executable).with_name("station")
-    proc = subprocess.Popen([str(exe), "sing", "record", "--student", "4001", "--json"],
+    from tests.helpers import station_command
+
+    proc = subprocess.Popen([*station_command(), "sing", "record", "--student", "4001", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=os.environ.copy())
     try:

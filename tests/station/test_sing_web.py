@@ -16,7 +16,7 @@ import sqlite_utils
 
 from recorder.journal import Journal, JournalHeader, journal_dir
 from tests.helpers import chromium, needs_chromium, page_errors
-from tests.station.servers import import_roster, station_serve, wait_for
+from tests.station.servers import import_roster, page_of, station_serve, wait_for
 from tests.station.singing import RATE, demo_voice
 
 
@@ -31,7 +31,7 @@ def served(roster_only, station, data_dir):
     """`station serve` over a roster and an open singing sitting."""
     sitting = json.loads(station("session", "open", "--kind", "singing", "--json", check=True).stdout)["id"]
     server = station_serve()
-    client = httpx.Client(base_url=server.url, timeout=20)
+    client = server.client(timeout=20)
     try:
         yield client, sitting
     finally:
@@ -108,7 +108,9 @@ def test_bad_requests_are_refused_in_both_languages_and_change_nothing(served):
         assert answer.status_code == status, (path, body, answer.text)
         doc = answer.json()
         assert zh in doc["zh"] and doc["en"], (path, body, doc)
-    assert client.post("/api/sing/record", content=b"not json").status_code == 400
+    assert client.post("/api/sing/record", content=b"not json",
+                       headers={"Content-Type": "application/json"}).status_code == 400
+    assert client.post("/api/sing/record", content=b"not json").status_code == 415   # not even JSON
     state = client.get("/api/sing/state").json()
     assert state["recording"] is None and state["last"] is None
     assert all(s["attempts_used"] == 0 for s in state["students"])
@@ -117,7 +119,7 @@ def test_bad_requests_are_refused_in_both_languages_and_change_nothing(served):
 def test_without_a_sitting_the_page_offers_to_open_one(roster_only, data_dir):
     server = station_serve()
     try:
-        with httpx.Client(base_url=server.url, timeout=20) as client:
+        with server.client(timeout=20) as client:
             page = client.get("/sing?lang=zh").text
             assert "没有进行中的演唱场次" in page and 'id="sing-open"' in page
             refused = client.post("/api/sing/record", json={"code": "5001", "seconds": 5})
@@ -153,7 +155,7 @@ def test_an_interrupted_take_is_salvaged_at_start_up_and_shown(roster_only, stat
                 started_at=header.started_at)
     server = station_serve()
     try:
-        with httpx.Client(base_url=server.url, timeout=20) as client:
+        with server.client(timeout=20) as client:
             wait_for(lambda: client.get("/api/sing/state").json()["salvaged"])
             state = client.get("/api/sing/state").json()
             [result] = state["salvaged"]
@@ -176,7 +178,7 @@ def test_the_page_records_a_scanned_student_from_the_keyboard(served, sing_into_
     client, _ = served
     sing_into_mic(demo_voice(60.0), RATE)
     with chromium(sync_api) as browser:
-        page = browser.new_page()
+        page = page_of(browser, client)
         errors = page_errors(page)
         page.goto(str(client.base_url) + "/sing")
         expect = sync_api.expect

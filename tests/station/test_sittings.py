@@ -1,6 +1,7 @@
 """Sittings: opened, closed for good, listed; every change in the audit log."""
 import json
-import re
+
+from tests.helpers import SEAL_CODE
 
 
 def open_(station, *args):
@@ -17,7 +18,7 @@ def test_open_close_list(station, data_dir):
 
     closed = json.loads(station("session", "close", s["id"], "--by", "李老师", "--json", check=True).stdout)
     assert closed["state"] == "closed" and closed["closed_by"] == "李老师" and closed["closed_at"]
-    assert re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}", closed["seal_code"])  # sealed at once
+    assert SEAL_CODE.fullmatch(closed["seal_code"])  # sealed at once
     queued = json.loads(station("upload", "status", "--json", check=True).stdout)["sittings"]
     assert [q["seal_code"] for q in queued] == [closed["seal_code"]]
     still_open = json.loads(station("session", "list", "--open", "--json", check=True).stdout)

@@ -3,7 +3,6 @@ import json
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.station.servers import import_roster, station_serve
@@ -17,46 +16,47 @@ def served(station, data_dir, tmp_path):
                   encoding="gbk")
     station("session", "open", "--kind", "singing", "--by", "张老师", check=True)
     server = station_serve()
-    yield server.url
+    client = server.client()
+    yield client
+    client.close()
     server.stop()
 
 
 def test_health(served):
-    doc = httpx.get(served + "/api/health").json()
+    doc = served.get("/api/health").json()
     assert doc["status"] == "ok" and doc["version"]
 
 
 def test_status_page_in_chinese_by_default(served):
-    page = httpx.get(served + "/").text
+    page = served.get("/").text
     assert '<html lang="zh-CN">' in page
     assert "工作站状态" in page and "演唱测试" in page and "张老师" in page
     assert re.search(r'id="roster-size">2<', page)
 
 
 def test_status_page_in_english(served):
-    page = httpx.get(served + "/?lang=en").text
+    page = served.get("/?lang=en").text
     assert '<html lang="en">' in page
     assert "Station status" in page and "singing test" in page
     assert "工作站状态" not in page
 
 
 def test_language_choice_is_remembered(served):
-    with httpx.Client(base_url=served) as client:
-        client.get("/?lang=en")
-        assert "Station status" in client.get("/").text
+    served.get("/?lang=en")
+    assert "Station status" in served.get("/").text
 
 
 def test_status_json(served, data_dir):
-    doc = httpx.get(served + "/api/status").json()
+    doc = served.get("/api/status").json()
     assert doc["roster_size"] == 2 and doc["data_dir"] == str(data_dir)
     assert doc["free_disk_bytes"] > 0 and doc["open_sittings"][0]["kind"] == "singing"
 
 
 def test_assets_come_from_the_package(served):
-    page = httpx.get(served + "/").text
+    page = served.get("/").text
     for url in re.findall(r'(?:src|href)="([^"]+)"', page):
         assert not url.startswith(("http:", "https:", "//")), url
-    assert httpx.get(served + "/static/style.css").status_code == 200
+    assert served.get("/static/style.css").status_code == 200
 
 
 def _template_text(source: str) -> str:

@@ -1,7 +1,6 @@
 """The collector application: its state (db, spool, storage) and the routers composed."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from importlib import metadata
@@ -10,8 +9,10 @@ from pathlib import Path
 import sqlite_utils
 from fastapi import FastAPI, Request
 
-from . import auth, dashboard, incidents, sittings, stations, tus
+from .. import contract
+from . import auth, dashboard, incidents, pairing, sittings, stations, tus
 from .live import Live
+from .locks import UploadLocks
 from .overview import DEFAULT_SILENT_MINUTES, DEFAULT_TIMEZONE, local_zone
 from .messages import CollectorError
 from .spool import Spool, truncate
@@ -24,6 +25,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024 ** 3
 # the station's retry. Long enough for a congested school link, short next to the OS's own
 # detection of a dead TCP peer (minutes to hours).
 DEFAULT_PATCH_IDLE_TIMEOUT = 20.0
+# Unfinished uploads one station may have open at once. A station sends its files one by one
+# and a re-created upload replaces the old one of the same path, so a real station stays far
+# below; the cap stops one token (a buggy or stolen one) from filling the database and spool.
+DEFAULT_MAX_OPEN_UPLOADS = 1000
 
 
 def version() -> str:
@@ -40,33 +45,39 @@ class Collector:
     def __init__(self, db: sqlite_utils.Database, spool: Spool, storage: LocalStorage | S3Storage,
                  max_upload_bytes: int, expected_station_version: str | None = None,
                  patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
+                 max_open_uploads: int = DEFAULT_MAX_OPEN_UPLOADS,
                  silent_minutes: float = DEFAULT_SILENT_MINUTES, zone: str = DEFAULT_TIMEZONE):
         self.db, self.spool, self.storage = db, spool, storage
+        self.max_open_uploads = max_open_uploads
         self.live = Live(db, silent_minutes, zone)
         self.max_upload_bytes = max_upload_bytes
         self.patch_idle_timeout = patch_idle_timeout
         self.expected_station_version = expected_station_version
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.locks = UploadLocks()
 
     def station(self, request: Request) -> str:
         return auth.station_for(self.db, auth.bearer(request))
-
-    def lock(self, upload_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(upload_id, asyncio.Lock())
 
     def discard(self, upload_id: str) -> None:
         with self.db.conn:
             self.db["uploads"].update(upload_id, {"state": "discarded"})
         self.spool.remove(upload_id)
-        self._locks.pop(upload_id, None)
 
     def key(self, row: dict) -> str:
         return safe_key(row["station"], row["sitting"], row["path"])
 
-    def record_manifest(self, row: dict) -> None:
+    def manifest_key(self, station: str) -> bytes:
+        return bytes.fromhex(self.db["stations"].get(station)["manifest_key"] or "")
+
+    def check_manifest(self, row: dict) -> contract.ManifestCheck:
+        """The finished manifest upload, checked as the contract says (``verify_manifest``)."""
         data = self.spool.path(row["id"]).read_bytes()
-        key = bytes.fromhex(self.db["stations"].get(row["station"])["manifest_key"])
-        sittings.record_manifest(self.db, row["station"], row["sitting"], data, key)
+        return contract.verify_manifest(data, row.get("signature"), self.manifest_key(row["station"]),
+                                        row["station"], row["sitting"])
+
+    def record_manifest(self, row: dict, check: contract.ManifestCheck) -> None:
+        data = self.spool.path(row["id"]).read_bytes()
+        sittings.record_manifest(self.db, row["station"], row["sitting"], data, check)
 
     def put_file(self, row: dict) -> None:
         self.storage.put(self.spool.path(row["id"]), self.key(row))
@@ -76,7 +87,6 @@ class Collector:
             self.db["uploads"].update(row["id"], {"state": "done", "offset": row["length"],
                                                   "finished_at": now_iso()})
         self.spool.forget(row["id"])
-        self._locks.pop(row["id"], None)
         sittings.update_completeness(self.db, row["station"], row["sitting"])
 
     def log_storage_error(self, row: dict, exc: BaseException) -> None:
@@ -108,9 +118,15 @@ class Collector:
         if self.spool.hasher(row["id"], row["length"]).hexdigest() != row["sha256"]:
             self.discard(row["id"])
             return
+        check = None
+        if row["path"] == sittings.MANIFEST_PATH:
+            check = self.check_manifest(row)
+            if not check.ok:  # never stored; the station's next creation sends it again
+                self.discard(row["id"])
+                return
         try:
-            if row["path"] == sittings.MANIFEST_PATH:
-                self.record_manifest(row)
+            if check is not None:
+                self.record_manifest(row, check)
             self.put_file(row)
         except Exception as exc:  # storage down at start-up
             self.log_storage_error(row, exc)
@@ -130,6 +146,7 @@ def create_app(data_dir: str | Path, storage: str | None = None,
                s3_endpoint_url: str | None = None,
                expected_station_version: str | None = None,
                patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
+               max_open_uploads: int = DEFAULT_MAX_OPEN_UPLOADS,
                silent_minutes: float = DEFAULT_SILENT_MINUTES,
                zone: str = DEFAULT_TIMEZONE) -> FastAPI:
     if patch_idle_timeout <= 0:
@@ -140,7 +157,8 @@ def create_app(data_dir: str | Path, storage: str | None = None,
     data_dir = Path(data_dir)
     state = Collector(open_db(data_dir), Spool(data_dir / "incoming"),
                       open_storage(storage, data_dir, s3_endpoint_url), max_upload_bytes,
-                      expected_station_version, patch_idle_timeout, silent_minutes, zone)
+                      expected_station_version, patch_idle_timeout, max_open_uploads,
+                      silent_minutes, zone)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -150,10 +168,14 @@ def create_app(data_dir: str | Path, storage: str | None = None,
     app = FastAPI(title="qm-station collector", version=version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.collector = state
+    app.add_middleware(tus.MethodOverride)
 
     @app.exception_handler(CollectorError)
     async def collector_error(request: Request, exc: CollectorError):
-        return exc.response()
+        answer = exc.response()
+        if tus.is_tus_path(request.url.path):  # tus: every answer says its version, errors too
+            answer.headers.setdefault("Tus-Resumable", tus.TUS_VERSION)
+        return answer
 
     @app.get("/api/health")
     async def health():
@@ -162,6 +184,7 @@ def create_app(data_dir: str | Path, storage: str | None = None,
 
     app.include_router(tus.router)
     app.include_router(stations.router)
+    app.include_router(pairing.router)
     app.include_router(incidents.router)
     app.include_router(dashboard.router)
     return app

@@ -14,6 +14,7 @@ import time
 import sqlite_utils
 from fastapi import Request
 
+from .. import contract
 from .messages import CollectorError
 from .storage import check_segment
 from .store import now_iso
@@ -32,7 +33,7 @@ def token_sha256(token: str) -> str:
 
 
 def manifest_key(token: str) -> bytes:
-    return hashlib.sha256(b"qm-manifest-key:" + token.encode("utf-8")).digest()
+    return contract.signing_key(token)
 
 
 def register_station(db: sqlite_utils.Database, station_id: str, school: str | None = None,

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 from . import overview, reports, schools, usb
-from .app import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PATCH_IDLE_TIMEOUT, create_app
+from .app import (DEFAULT_MAX_OPEN_UPLOADS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PATCH_IDLE_TIMEOUT,
+                  create_app)
 from .auth import new_admin_token, register_station
+from .connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, guarded_protocol
 from .storage import open_storage
 from .store import open_db
 
@@ -21,6 +23,9 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
           max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, s3_endpoint_url: str | None = None,
           expected_station_version: str | None = None, fd: int | None = None,
           patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
+          header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+          max_connections: int = DEFAULT_MAX_CONNECTIONS,
+          max_open_uploads: int = DEFAULT_MAX_OPEN_UPLOADS,
           silent_minutes: float = overview.DEFAULT_SILENT_MINUTES,
           zone: str = overview.DEFAULT_TIMEZONE) -> None:
     """Run the collector until interrupted. `fd`: an already-listening socket (tests)."""
@@ -29,10 +34,12 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
     app = create_app(data_dir, storage=storage, max_upload_bytes=max_upload_bytes,
                      s3_endpoint_url=s3_endpoint_url,
                      expected_station_version=expected_station_version,
-                     patch_idle_timeout=patch_idle_timeout, silent_minutes=silent_minutes,
-                     zone=zone)
+                     patch_idle_timeout=patch_idle_timeout, max_open_uploads=max_open_uploads,
+                     silent_minutes=silent_minutes, zone=zone)
     options = dict(log_level="info", access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
-                   timeout_keep_alive=30)
+                   timeout_keep_alive=30, http=guarded_protocol(header_timeout, max_connections),
+                   # requests beyond this many at once get 503 (the station retries later)
+                   limit_concurrency=max_connections)
     if fd is not None:
         # socket(fileno=) reads family and protocol from the fd; uvicorn's own fd= path labels it
         # AF_UNIX, so asyncio would skip TCP_NODELAY and each request would wait out a delayed ACK.
@@ -108,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tls-key")
     run.add_argument("--expected-station-version")
     run.add_argument("--patch-idle-timeout", type=float, default=DEFAULT_PATCH_IDLE_TIMEOUT,
-                     help="seconds without body bytes after which a PATCH counts as disconnected")
+                     help="seconds without body bytes after which a request counts as disconnected")
+    run.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT,
+                     help="seconds a connection has to send a request's headers")
+    run.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS)
+    run.add_argument("--max-open-uploads", type=int, default=DEFAULT_MAX_OPEN_UPLOADS,
+                     help="unfinished uploads one station may have open at once")
     run.add_argument("--silent-minutes", type=float, default=overview.DEFAULT_SILENT_MINUTES)
     run.add_argument("--timezone", default=overview.DEFAULT_TIMEZONE)
     add = sub.add_parser("add-station")
@@ -123,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.host, args.port, args.data, args.storage, args.tls_cert, args.tls_key,
               args.max_upload_bytes, args.s3_endpoint_url, args.expected_station_version,
               fd=args.fd, patch_idle_timeout=args.patch_idle_timeout,
+              header_timeout=args.header_timeout, max_connections=args.max_connections,
+              max_open_uploads=args.max_open_uploads,
               silent_minutes=args.silent_minutes, zone=args.timezone)
     elif args.command == "add-station":
         try:

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from . import auth, incidents, reports
 from .messages import message, ui
+from .stations import read_body
 
 router = APIRouter()
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -96,11 +97,7 @@ async def login(request: Request):
     # The form is one urlencoded field; parse_qs saves a python-multipart dependency.
     state = collector(request)
     lang = lang_of(request)
-    body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > 4096:
-            break
+    body = await read_body(request, 4096)
     token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0].strip()
     if not auth.is_admin_token(state.db, token):
         return templates.TemplateResponse(request, "login.html", {

@@ -31,7 +31,28 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["prechecks"].create_index(["station"])
 
 
-def m002_district(db: sqlite_utils.Database) -> None:
+def m002_manifest_signature(db: sqlite_utils.Database) -> None:
+    # qm-bundle/2: a manifest's signature comes with its upload's creation (tus metadata),
+    # checked then and again, with the bytes, when the last byte is in.
+    db["uploads"].add_column("signature", str)
+
+
+def m003_upload_metadata(db: sqlite_utils.Database) -> None:
+    # tus creation: a HEAD MUST carry the Upload-Metadata the client created the upload with.
+    db["uploads"].add_column("metadata", str)
+    # Open uploads are counted per station at each creation (the per-station cap).
+    db["uploads"].create_index(["station", "state"])
+
+
+def m004_pairing(db: sqlite_utils.Database) -> None:
+    # One-time pairing codes shown on the dashboard, stored as SHA-256 of the code.
+    db["pairings"].create({"code_sha256": str, "station": str, "school": str, "room": str,
+                           "created_at": str, "expires_at": float, "used_at": str}, pk="code_sha256")
+    db["pairings"].create_index(["station"])
+
+
+
+def m005_district(db: sqlite_utils.Database) -> None:
     # The schools the district expects on its test day (stations.school holds a school code).
     db["schools"].create({"code": str, "name": str, "stations_expected": int, "contact": str,
                           "phone": str, "imported_at": str}, pk="code")
@@ -79,4 +100,6 @@ def m002_district(db: sqlite_utils.Database) -> None:
                                 index_name="sittings_dashboard")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_district]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_manifest_signature,
+                                                              m003_upload_metadata, m004_pairing,
+                                                              m005_district]

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
-from .storage import fsync_dir
+from qmbase.platform import fsync_dir, make_private_dir, open_private
 
 READ_BLOCK = 4 * 1024 * 1024
 # The file's running SHA-256 is fed here while the writing thread writes the same block: see
@@ -58,8 +58,7 @@ def flush_data(fd: int) -> None:
 
 class Spool:
     def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = make_private_dir(Path(root))
         # upload id -> (offset the hash covers, sha256 object). The hash is fed once per byte
         # as data arrives; only after a restart is it rebuilt by reading the file once.
         self._hashes: dict[str, tuple[int, "hashlib._Hash"]] = {}
@@ -68,7 +67,7 @@ class Spool:
         return self.root / f"{upload_id}.part"
 
     def create(self, upload_id: str) -> None:
-        with open(self.path(upload_id), "wb") as f:
+        with open_private(self.path(upload_id)) as f:  # private from its first byte
             os.fsync(f.fileno())
         fsync_dir(self.root)
 
@@ -121,6 +120,39 @@ def truncate(path: Path, size: int) -> None:
         os.fsync(f.fileno())
 
 
+IOV_MAX = 512  # pieces per writev, well under every system's limit (Linux: 1024)
+
+
+def update_each(digest, pieces: Sequence[bytes]) -> None:
+    for piece in pieces:
+        digest.update(piece)
+
+
+def write_all(fd: int, pieces: Sequence[bytes]) -> None:
+    """Write all pieces at the file position. A write may be short (e.g. just before ENOSPC):
+    the rest is then written piece by piece, which raises the error if there is one."""
+    if not hasattr(os, "writev"):  # Windows
+        for piece in pieces:
+            write_rest(fd, memoryview(piece))
+        return
+    for at in range(0, len(pieces), IOV_MAX):
+        group = pieces[at:at + IOV_MAX]
+        written = os.writev(fd, group)
+        if written == sum(len(piece) for piece in group):
+            continue
+        for piece in group:  # short: find where it stopped, write the rest plainly
+            if written >= len(piece):
+                written -= len(piece)
+                continue
+            write_rest(fd, memoryview(piece)[written:])
+            written = 0
+
+
+def write_rest(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class Chunk:
     """One PATCH body appended at `start`: written and hashed block by block, then kept (fsynced)
     or dropped (cut back to `start`). Blocking calls: run them off the event loop."""
@@ -145,21 +177,19 @@ class Chunk:
         # each here (scripts/bench/upload.py): done one after the other they were the slowest
         # step of an upload, so the SHA-256 runs in another thread while this one writes the
         # block and takes its checksum (hashlib, zlib and file writes release the GIL).
-        # One join here, off the event loop, costs less than a write and two digest updates
-        # per piece (measured: pieces are ~256 KiB).
-        block = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        hashed = HASHERS.submit(self.whole.update, block)
+        # The pieces go to the disk as they are, in one writev, and to the digests one by one:
+        # joining them first copied every byte once more (~0.1 CPU-s per GiB, profiled).
+        size = sum(len(piece) for piece in pieces)
+        hashed = HASHERS.submit(update_each, self.whole, pieces)
         try:
-            view = memoryview(block)
-            while view:  # an unbuffered write may be short (e.g. just before ENOSPC)
-                view = view[self.file.write(view):]
-            start_writeback(self.file.fileno(), self.start + self.received, len(block))
+            write_all(self.file.fileno(), pieces)
+            start_writeback(self.file.fileno(), self.start + self.received, size)
             if self.chunk_hash is not None:
-                self.chunk_hash.update(block)
+                update_each(self.chunk_hash, pieces)
         finally:
             hashed.result()
-        self.received += len(block)
-        self._unflushed += len(block)
+        self.received += size
+        self._unflushed += size
         if self._unflushed >= FLUSH_AHEAD and (self._flushing is None or self._flushing.done()):
             self._settle()  # a failed flush ahead fails this block, as a failed write would
             self._flushing = FLUSHERS.submit(flush_data, self.file.fileno())

@@ -2,6 +2,7 @@
 (the dashboard itself is `dashboard.py`)."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi import APIRouter, Request
@@ -13,6 +14,9 @@ from .store import now_iso
 
 router = APIRouter()
 MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32          # a pre-check report nests 4 deep; deeper is not a station talking
+BODY_TOTAL_IDLES = 3         # a whole small body gets three idle timeouts (60 s by default)
+PRECHECKS_KEPT = 100         # pre-check reports kept per station (the newest)
 STATUSES = ("pass", "warn", "fail", "skip")
 
 
@@ -20,18 +24,59 @@ def collector(request: Request):
     return request.app.state.collector
 
 
-async def json_object(request: Request) -> dict:
+async def timed_pieces(request: Request):
+    """The body's pieces, each within the collector's idle timeout and all within three of
+    them (TimeoutError otherwise): a client trickling bytes does not hold a request open."""
+    idle = collector(request).patch_idle_timeout
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + BODY_TOTAL_IDLES * idle
+    pieces = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout_at(min(give_up, loop.time() + idle)):
+                piece = await anext(pieces)
+        except StopAsyncIteration:
+            return
+        yield piece
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, at most ``limit`` bytes, in time (``timed_pieces``)."""
     body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > MAX_JSON_BYTES:
-            raise CollectorError(413, "bad_json", detail="over 1 MiB")
+    try:
+        async for piece in timed_pieces(request):
+            body += piece
+            if len(body) > limit:
+                raise CollectorError(413, "bad_json", detail=f"over {limit} bytes",
+                                     headers={"Connection": "close"})
+    except TimeoutError:
+        raise CollectorError(408, "body_timeout", headers={"Connection": "close"})
+    except ClientDisconnect:
+        raise CollectorError(400, "bad_json", detail="the client went away")
+    return bytes(body)
+
+
+def nesting(value) -> int:
+    """How deep lists and objects nest (iteratively: the check itself must not recurse)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+async def json_object(request: Request) -> dict:
+    body = await read_body(request, MAX_JSON_BYTES)
     try:
         value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CollectorError(400, "bad_json", detail=type(exc).__name__)
     if not isinstance(value, dict):
         raise CollectorError(400, "bad_json", detail="not an object")
+    if nesting(value) > MAX_JSON_DEPTH:
+        raise CollectorError(400, "bad_json", detail=f"nested deeper than {MAX_JSON_DEPTH}")
     return value
 
 
@@ -84,6 +129,9 @@ async def precheck(station_id: str, request: Request):
             "station": station_id, "received_at": now_iso(), "overall": report["overall"],
             "failing": json.dumps(failing_checks(report), ensure_ascii=False),
             "body": json.dumps(report, ensure_ascii=False)})
+        # A station (or its stolen token) sending reports in a loop must not fill the disk.
+        state.db.execute("DELETE FROM prechecks WHERE station = ? AND id NOT IN (SELECT id FROM prechecks "
+                         "WHERE station = ? ORDER BY id DESC LIMIT ?)", [station_id, station_id, PRECHECKS_KEPT])
     return {"status": "ok"}
 
 
@@ -93,9 +141,9 @@ async def probe(request: Request):
     collector(request).station(request)
     count = 0
     try:
-        async for piece in request.stream():
+        async for piece in timed_pieces(request):
             count += len(piece)
-    except ClientDisconnect:
+    except (ClientDisconnect, TimeoutError):
         pass
     return {"bytes": count}
 

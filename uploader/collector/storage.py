@@ -12,24 +12,19 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
+from qmbase.platform import fsync_dir, make_private_dir, make_private_file, open_private
 
-# Device names Windows opens instead of a file, whatever the extension (collectors may run there).
-WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-                   *(f"LPT{i}" for i in range(1, 10))}
+
+from .. import contract
 
 
 def check_segment(segment: str) -> bool:
-    """One path segment a client may name: no separators, no climbing, nothing Windows rejects."""
-    return (bool(segment) and segment not in (".", "..")
-            and not any(ch in segment for ch in '/\\:*?"<>|') and min(map(ord, segment)) >= 32
-            and not segment.endswith((".", " "))
-            and segment.split(".")[0].upper() not in WINDOWS_DEVICES
-            and len(segment.encode("utf-8")) <= 200)
+    """One name a client may choose: the contract's safe alphabet (``contract.safe_segment``)."""
+    return contract.safe_segment(segment)
 
 
 def check_relative_path(path: str) -> bool:
-    return (0 < len(path) <= 1000 and not path.startswith("/")
-            and all(check_segment(part) for part in path.split("/")))
+    return contract.safe_path(path)
 
 
 def safe_key(station: str, sitting: str, path: str) -> str:
@@ -47,21 +42,9 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool: ...
 
 
-def fsync_dir(directory: Path) -> None:
-    # Directories cannot be opened for fsync on Windows; NTFS journals the rename itself.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class LocalStorage:
     def __init__(self, root: str | Path):
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = make_private_dir(Path(root).resolve())
         self.url = f"file:{self.root}"
 
     def path_of(self, key: str) -> Path:
@@ -73,16 +56,20 @@ class LocalStorage:
 
     def put(self, local_file: Path, key: str) -> None:
         target = self.path_of(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # Children's recordings and results: every folder and file private to the collector's user.
+        for folder in reversed(target.relative_to(self.root).parents[:-1]):
+            make_private_dir(self.root / folder)
+        make_private_file(local_file)
         try:
             os.replace(local_file, target)
         except OSError as exc:
             if exc.errno != errno.EXDEV:  # the root is on another file system
                 raise
             tmp = target.with_name(target.name + ".incoming")
-            shutil.copyfile(local_file, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
+            with open(local_file, "rb") as src, open_private(tmp) as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+                dst.flush()
+                os.fsync(dst.fileno())
             os.replace(tmp, target)
             os.unlink(local_file)
         fsync_dir(target.parent)

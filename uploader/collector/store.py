@@ -7,6 +7,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from qmbase.platform import make_private_dir
+
 from .schema import MIGRATIONS
 
 DB_NAME = "collector.db"
@@ -18,8 +20,7 @@ def now_iso() -> str:
 
 def open_db(data_dir: str | Path) -> sqlite_utils.Database:
     """Open (creating and migrating) the collector database in `data_dir`."""
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = make_private_dir(Path(data_dir))  # tokens' hashes, names of schools and sittings
     # check_same_thread=False: the app is built in one thread and served from uvicorn's loop,
     # which in tests may be another thread; all use stays on one thread at a time.
     conn = sqlite3.connect(str(data_dir / DB_NAME), check_same_thread=False, timeout=30)

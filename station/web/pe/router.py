@@ -101,7 +101,7 @@ async def open_sitting(request: Request):
     station = request.app.state.station
     try:
         s = await run_in_threadpool(sittings.open_sitting, station.db, "pe", str(body["item"]),
-                                    _who(request, body))
+                                    _who(request))
     except sittings.SittingError as exc:
         return _refusal(exc)
     return {"sitting": s}
@@ -115,7 +115,7 @@ async def close_sitting(request: Request):
     hub = Hub.of(request.app)
     try:
         sitting_id = hub.pick(body.get("sitting"))
-        closed = await run_in_threadpool(hub.close, sitting_id, _who(request, body))
+        closed = await run_in_threadpool(hub.close, sitting_id, _who(request))
     except (FlowError, sittings.SittingError) as exc:
         return _refusal(exc)
     return {"sitting": closed}
@@ -134,9 +134,11 @@ async def act(action: str, request: Request):
     body = {k: str(v).strip() if k in ("code", "device") and v is not None else v for k, v in body.items()}
     hub = Hub.of(request.app)
 
+    who = _who(request)
+
     def run() -> dict:
         service = hub.service(body.get("sitting"))
-        done = do(service.flow, body, _who(request, body))
+        done = do(service.flow, body, who)
         return {"done": done, "state": _state(hub, service.flow.sitting)}
 
     try:

@@ -81,7 +81,7 @@ async def open_sitting(request: Request):
         return body
     station = request.app.state.station
     try:
-        s = await run_in_threadpool(sittings.open_sitting, station.db, "singing", None, _who(request, body))
+        s = await run_in_threadpool(sittings.open_sitting, station.db, "singing", None, _who(request))
     except sittings.SittingError as exc:
         return _refusal(exc)
     Desk.of(request.app).publish({"type": "opened", "sitting": s["id"]})
@@ -142,7 +142,7 @@ async def close_sitting(request: Request):
     if desk.live is not None:
         return refuse(*BUSY, code="busy")
     station = request.app.state.station
-    who = _who(request, body)
+    who = _who(request)
 
     def close() -> dict:
         sitting_id = str(body.get("sitting") or "") or open_singing_sitting(station.db)["id"]

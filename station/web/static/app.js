@@ -61,17 +61,49 @@
     });
   }
 
-  // POST body as JSON; resolves to the answer, or null once say(refusal, true) has shown
-  // why not (say(null) clears the message on success).
+  // POST body as JSON: the one way a page writes (the station refuses any other write, and
+  // any from another origin). Resolves to the answer, or null once say(refusal, true) has
+  // shown why not (say(null) clears the message on success). A lapsed session goes back to
+  // the login page; a write before the proctor signed in asks for their name.
   function post(url, body, say, offline) {
     return fetch(url, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {})
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body || {})
     }).then(function (r) {
       return r.json().then(function (doc) {
-        if (!r.ok) { say(doc, true); return null; }
+        if (!r.ok) {
+          if (doc.error === "login_required") {
+            location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+          }
+          if (doc.error === "proctor_required") { askProctor(); }
+          say(doc, true); return null;
+        }
         say(null); return doc;
       });
     }).catch(function () { say({ zh: offline, en: offline }, true); return null; });
+  }
+
+  // The proctor's sign-in at the top of every page: the name goes into the session, and
+  // every write is recorded under it. "Change" lets the next proctor sign in.
+  var proctorForm = document.getElementById("qm-proctor");
+  function askProctor() {
+    if (!proctorForm) { return; }
+    proctorForm.hidden = false;
+    proctorForm.querySelector("input").focus();
+  }
+  if (proctorForm) {
+    var proctorSay = function (doc) {
+      var msg = proctorForm.querySelector(".proctor-message");
+      msg.hidden = !doc;
+      if (doc) { msg.textContent = doc[lang] || doc.zh; }
+    };
+    proctorForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      post("/api/proctor", { name: proctorForm.querySelector("input").value }, proctorSay, proctorForm.dataset.offline)
+        .then(function (doc) { if (doc) { location.reload(); } });
+    });
+    var change = document.getElementById("qm-proctor-change");
+    if (change) { change.addEventListener("click", askProctor); }
   }
 
   // The server's events, parsed, to onEvent; onOpen on each (re)connect. Null where the

@@ -6,6 +6,7 @@ import datetime as dt
 from fastapi import APIRouter, Request
 
 from qmbase.platform import free_bytes
+from station import config as config_mod
 from station import roster, sittings
 from station.web.status import strip
 from station.web.i18n import translator
@@ -27,6 +28,7 @@ def status_of(request: Request) -> dict:
         "room": station.config["room"],
         "version": state.version,
         "rehearsal": state.rehearsal,
+        "set_up": config_mod.is_set_up(config),
         "open_sittings": open_sittings,
         "roster_size": roster.count(db),
         "devices": devices,

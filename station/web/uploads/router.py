@@ -8,9 +8,9 @@ up on its next wake-up (within its poll interval).
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 
-from station.web.templating import lang_of, render
+from station.web.templating import render
 from uploader import queue
 
 router = APIRouter()
@@ -86,20 +86,9 @@ def retry_json(request: Request, sitting: str):
     return next(s for s in uploads_of(request) if s["sitting"] == sitting)
 
 
-@router.post("/uploads/{sitting}/retry")
-def retry_form(request: Request, sitting: str):
-    """The page's button: a plain form, so it works without JavaScript; back to the page after."""
-    refused = retry(request, sitting)
-    lang = lang_of(request)
-    outcome = "retry_refused" if refused is not None else "retry_ok"
-    return RedirectResponse(f"/uploads?lang={lang}&{outcome}={sitting}", status_code=303)
-
-
 @router.get("/uploads")
 def uploads_page(request: Request):
     template = "uploads_main.html" if request.query_params.get("fragment") else "uploads.html"
     configured = bool(request.app.state.station.config["upload.collector_url"])
     return render(request, template, page="uploads", uploads=uploads_of(request), nbytes=nbytes,
-                  configured=configured,
-                  retry_ok=request.query_params.get("retry_ok"),
-                  retry_refused=request.query_params.get("retry_refused"))
+                  configured=configured)

@@ -43,3 +43,27 @@ def test_a_bad_pattern_is_a_clear_bilingual_error(pattern, words):
     with pytest.raises(drivers.PatternError) as e:
         drivers.get("line", pattern=pattern)
     assert words in str(e.value) and "正则表达式" in str(e.value)
+
+
+def test_without_a_stability_rule_a_value_is_stable_only_after_repeating():
+    d = drivers.get("line")                      # repeat = 3 by default
+    got = d.feed(b"151.0 cm\n151.3 cm\n151.3 cm\n151.3 cm\n151.3 cm\n150.9 cm\n")
+    assert [r.stable for r in got] == [False, False, False, True, True, False]
+    assert [r.stable for r in drivers.get("line", repeat=1).feed(b"7 kg\n")] == [True]
+
+
+def test_a_stable_group_and_its_rule_decide():
+    d = drivers.get("line", pattern=r"(?P<stable>ST|US),(?P<value>[-0-9.]+)(?P<unit>kg)",
+                    stable_when="ST")
+    assert [r.stable for r in d.feed(b"US,32.1kg\nST,32.4kg\n")] == [False, True]
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"pattern": r"(?P<stable>S|D) (?P<value>\d+)"}, "stable_when"),
+    ({"stable_when": "ST"}, "no named group `stable`"),
+    ({"repeat": 0}, "repeat"),
+])
+def test_a_stability_rule_that_cannot_work_is_refused(options, words):
+    with pytest.raises(drivers.PatternError) as e:
+        drivers.get("line", **options)
+    assert words in str(e.value)

@@ -1,5 +1,7 @@
 from decimal import Decimal
 
+import pytest
+
 from devices import drivers
 
 
@@ -39,3 +41,25 @@ def test_a_line_cut_short_by_noise_is_dropped_and_the_next_one_read():
 
 def test_the_probe_asks_for_a_stable_weight():
     assert drivers.get("mt-sics").probe_command == b"S\r\n"
+
+
+@pytest.mark.parametrize("end", [b"\r\n", b"\r", b"\n"])
+def test_cr_lf_or_either_alone_ends_a_line_and_a_cr_only_scale_is_read_at_once(end):
+    d = drivers.get("mt-sics")
+    [r] = d.feed(b"S S 12.3 kg" + end)                  # unpadded value
+    assert (r.value, r.unit, r.stable) == (Decimal("12.3"), "kg", True)
+    assert [x.value for x in d.feed(b"S D     -0.4 kg" + end)] == [Decimal("-0.4")]
+    assert d.counters.garbage_bytes == 0
+
+
+def test_a_cr_lf_split_between_reads_reads_the_same():
+    d = drivers.get("mt-sics")
+    assert len(d.feed(b"S S      1.00 kg\r")) == 1
+    assert len(d.feed(b"\nS S      2.00 kg\r\n")) == 1
+    assert d.counters.garbage_bytes == 0
+
+
+@pytest.mark.parametrize("line", [b"S I", b"S L", b"S +", b"S -", b"ES", b"ET", b"EL", b"EI"])
+def test_every_status_of_the_basic_set_is_status_not_a_reading(line):
+    d = drivers.get("mt-sics")
+    assert d.feed(line + b"\r\n") == [] and d.counters.status_frames == 1

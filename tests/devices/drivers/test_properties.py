@@ -14,6 +14,15 @@ from devices.drivers import alge_timy, kern, mt_sics, qm_frame
 examples = settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 
 
+def raws(readings) -> list[bytes]:
+    """The frames read; MT-SICS ends a frame at its CR (its LF is a separate terminator)."""
+    return [r.raw.rstrip(b"\n") for r in readings]
+
+
+def expected(*sent: bytes) -> list[bytes]:
+    return [f.rstrip(b"\n") for f in sent]
+
+
 def feed_in_pieces(driver, data: bytes, cuts: list[int]) -> list:
     out, last = [], 0
     for cut in sorted(set(c % (len(data) + 1) for c in cuts)) + [len(data)]:
@@ -79,7 +88,7 @@ def test_any_changed_byte_never_yields_a_reading_and_neighbours_survive(name, da
     before, damaged, after = (data.draw(frames) for _ in range(3))
     driver = drivers.get(name, **options)
     readings = driver.feed(before + corrupt(damaged, index, new) + after)
-    assert [r.raw for r in readings] == [before, after]
+    assert raws(readings) == expected(before, after)
 
 
 @pytest.mark.parametrize("name", sorted(UNCHECKED))
@@ -93,9 +102,12 @@ def test_a_noise_byte_never_yields_a_reading_and_neighbours_survive(name, data, 
     if name == "line" and index % len(damaged) == len(damaged) - 1:
         # The damaged line lost its end, so it runs into the next line: the line
         # driver drops both rather than guess where one ended.
-        assert [r.raw for r in readings] == [before]
+        assert raws(readings) == expected(before)
+    elif name == "mt-sics" and index % len(damaged) == len(damaged) - 1:
+        # Only its LF was hit: a line ended by CR alone is whole (some scales send that).
+        assert raws(readings) == expected(before, damaged, after)
     else:
-        assert [r.raw for r in readings] == [before, after]
+        assert raws(readings) == expected(before, after)
 
 
 @pytest.mark.parametrize("name", sorted(CHECKSUMMED) + sorted(UNCHECKED))
@@ -111,4 +123,48 @@ def test_garbage_between_frames_is_skipped(name, data, garbage):
         garbage = b"\x80" + garbage + b"\n"   # noise: a line that does not read
     driver = drivers.get(name, **options)
     readings = driver.feed(first + garbage + second)
-    assert [r.raw for r in readings] == [first, second]
+    assert raws(readings) == expected(first, second)
+
+
+# --- a line that says nothing about stability is never stable -------------------------
+# Only a protocol that marks every frame final (a timer's impulse, a qm-frame meter's
+# result) or carries a stable marker (MT-SICS S S, KERN S, a KB unit) may say stable.
+kern_blank_s2 = st.builds(lambda v: kern.format_frame(v, b"kg", True, width=9)[:-3] + b" \r\n", values)
+kern_kb_moving = st.builds(lambda v: kern.format_kb(v, "kg", stable=False), values)
+kern_print_moving = st.builds(lambda v: f"US,GS,{'-' if v < 0 else '+'}{abs(v):>9}  kg\r\n".encode(),
+                              values)
+sics_dynamic = st.builds(lambda v: mt_sics.format_line(v, "kg", False), values)
+
+UNMARKED = {
+    "kern": st.one_of(kern_blank_s2, kern_kb_moving, kern_print_moving),
+    "mt-sics": sics_dynamic,
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNMARKED))
+@examples
+@given(data=st.data())
+def test_a_frame_without_a_stable_mark_is_never_stable(name, data):
+    frames = data.draw(st.lists(UNMARKED[name], min_size=1, max_size=6))
+    readings = drivers.get(name).feed(b"".join(frames))
+    assert readings and not any(r.stable for r in readings)
+
+
+@examples
+@given(st.lists(values, min_size=1, max_size=12), st.integers(min_value=2, max_value=5))
+def test_a_line_is_stable_only_once_the_same_value_has_come_repeat_times(sent, repeat):
+    d = drivers.get("line", repeat=repeat)
+    readings = d.feed(b"".join(f"{v} kg\r\n".encode() for v in sent))
+    run = 0
+    for i, r in enumerate(readings):
+        run = run + 1 if i and sent[i] == sent[i - 1] else 1
+        assert r.stable == (run >= repeat)
+
+
+@examples
+@given(data=st.data(), index=st.integers(min_value=0), new=st.integers(0x80, 0xFF))
+def test_a_noise_byte_in_a_kern_18_byte_line_never_yields_a_reading(data, index, new):
+    kb = st.builds(lambda v: kern.format_kb(v, "kg"), values)
+    before, damaged, after = (data.draw(kb) for _ in range(3))
+    readings = drivers.get("kern").feed(before + corrupt(damaged, index, new) + after)
+    assert raws(readings) == expected(before, after)

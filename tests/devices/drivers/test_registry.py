@@ -8,7 +8,7 @@ from devices.drivers.qm_frame import format_frame
 
 def test_every_driver_of_the_design_is_registered():
     assert set(drivers.NAMES) == {"alge-timy", "mt-sics", "kern", "qm-frame", "line"}
-    assert drivers.get("alge-timy").baud == 38400
+    assert drivers.get("alge-timy").baud == 9600      # Timy3 factory setting
 
 
 def test_unknown_driver_names_the_drivers_there_are():
@@ -29,7 +29,7 @@ def test_reading_json_has_the_design_fields_and_escapes_control_bytes():
     assert set(j) >= {"at", "driver", "port", "value", "unit", "stable", "code", "item",
                       "channel", "raw"}
     assert (j["port"], j["item"], j["driver"], j["raw"]) == (
-        "COM3", "weight", "mt-sics", "S S      32.40 kg\\r\\n")
+        "COM3", "weight", "mt-sics", "S S      32.40 kg\\r")   # the frame ends at its CR
     assert j["at"] == "2023-11-14T22:13:20.500+00:00"
     assert json.loads(json.dumps(j))["value"] == 32.4
 

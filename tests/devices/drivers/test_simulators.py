@@ -104,3 +104,25 @@ def test_simulator_bad_usage_says_what_is_wrong(args, words):
     done = subprocess.run([sys.executable, str(SIMULATE), *args], capture_output=True,
                           text=True, timeout=30)
     assert done.returncode in (1, 2) and words in done.stderr
+
+
+@pytest.mark.parametrize("name, form, options", [("kern", "kb", {}), ("alge-timy", "sequence", {})])
+def test_the_other_forms_a_simulator_speaks_read_as_sent(pty_pair, name, form, options):
+    sent = simulators.script(name, count=4, seed=5, rate=100.0, form=form)
+    final = [e for e in sent if e.kind == simulators.FINAL]
+    pair = pty_pair()
+    reader, readings = start_reader(pair, name, **options)
+    cmd = [sys.executable, str(SIMULATE), "--driver", name, "--port", pair.device_end,
+           "--count", "4", "--seed", "5", "--garbage", "0", "--bad-checksum", "0",
+           "--rate", "100", "--form", form]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert wait_for(lambda: len(stable(readings)) >= len(final))
+    reader.stop()
+    assert [r.value for r in stable(readings)] == [e.value for e in final]
+    if name == "alge-timy":                # numbered impulses pair in order, with no bib
+        timer = drivers.RunTimer("sequence")
+        runs = [run for r in readings if (run := timer.feed(r))]
+        assert len(runs) == 4 and all(run.code is None for run in runs)
+    else:                                  # every moving KB value came without a unit
+        assert all(r.unit == "" for r in readings if not r.stable)

@@ -290,3 +290,61 @@ def test_input_analysis_takes_any_samples_and_stays_json(x):
     json.dumps(found, allow_nan=False)
     json.dumps(checks.level_envelope(x, 8000), allow_nan=False)
     json.dumps(checks.spectrum(x, 8000), allow_nan=False)
+
+
+@pytest.mark.parametrize("n, nperseg", [(144000, 8192), (5000, 5000), (7001, 301), (20001, 8192)])
+def test_welch_is_scipys(n, nperseg):
+    from scipy.signal import welch
+
+    x = noise(n / RATE, -30, seed=n)[:n].astype(np.float64)
+    f_scipy, p_scipy = welch(x, fs=RATE, nperseg=nperseg)
+    f_ours, p_ours = checks.welch(x, RATE, nperseg)
+    np.testing.assert_allclose(f_ours, f_scipy)
+    np.testing.assert_allclose(p_ours, p_scipy, rtol=1e-9)
+
+
+def test_chirp_and_correlation_are_scipys():
+    from scipy.signal import chirp, correlate
+
+    t = np.arange(int(checks.CHIRP_SECONDS * RATE)) / RATE
+    f0, f1 = checks.CHIRP_HZ
+    ours = checks.chirp(checks.CHIRP_SECONDS, RATE, level_dbfs=0)
+    theirs = checks._fade(chirp(t, f0, checks.CHIRP_SECONDS, f1, method="logarithmic"), RATE)
+    np.testing.assert_allclose(ours, theirs.astype(np.float32), atol=1e-6)
+    rec, ref = noise(1.0, -20, seed=5).astype(np.float64), noise(0.2, -20, seed=6).astype(np.float64)
+    np.testing.assert_allclose(checks._correlate_valid(rec, ref),
+                               correlate(rec, ref, mode="valid", method="fft"), atol=1e-9)
+
+
+def test_the_audio_checks_do_not_import_scipy_signal():
+    # Importing scipy.signal takes 6-8 s under Wine: most of the microphone check's 10 s.
+    code = ("import sys, numpy as np; from devices.precheck import audio as a; "
+            "x = np.random.default_rng(1).standard_normal(48000) * 0.01; "
+            "a.analyse_input(x, 48000); a.spectrum(x, 48000); a.level_envelope(x, 48000); "
+            "a.find_test_signal(x, a.chirp(0.4, 48000), 48000, 0); "
+            "print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_a_timed_out_audio_check_keeps_its_id():
+    import threading
+
+    from devices.precheck.runner import as_check, run
+
+    assert [as_check(c).id for c in checks.AUDIO_CHECKS] == \
+        ["audio.output", "audio.input", "audio.loopback", "audio.sample_rate"]
+    release = threading.Event()
+
+    @checks._device_fault("audio.input")
+    def check_input(ctx):           # a microphone that never delivers its samples
+        release.wait()
+
+    try:
+        report = run({"audio": [check_input]}, {}, timeout_s=0.2)
+    finally:
+        release.set()
+    [result] = report.checks
+    assert (result.id, result.status, result.summary_en) == ("audio.input", "fail", "the check timed out")

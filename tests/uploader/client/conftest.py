@@ -48,7 +48,7 @@ def make_bundle(tmp_path):
     made = []
 
     def make(sizes=(300_000, 1_000), sitting: str | None = None, chunk_size: int = 64 * 1024,
-             token: str = TOKEN, station: str = "S01", **kw):
+             station: str = "S01", **kw):
         n = len(made)
         src = tmp_path / f"src{n}"
         src.mkdir()
@@ -58,7 +58,7 @@ def make_bundle(tmp_path):
             p.write_bytes(os.urandom(size))
             files[f"recordings/{i + 1:04d}-1.flac"] = p
         b = write_bundle(tmp_path / f"bundle{n}", station=station, sitting=sitting or f"SIT-{n + 1}",
-                         token=token, kind="singing", opened_at="2026-11-22T08:00:00Z",
+                         kind="singing", opened_at="2026-11-22T08:00:00Z",
                          closed_at="2026-11-22T08:40:00Z", files=files, results=rows(),
                          chunk_size=chunk_size, **kw)
         made.append(b)

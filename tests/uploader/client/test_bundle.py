@@ -9,8 +9,8 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from uploader.bundle import (BundleError, Crc32, canonical, digest_stream, seal_code, sign, signing_key,
-                             verify_bundle, write_bundle)
+from uploader import contract
+from uploader.bundle import BundleError, Crc32, digest_stream, seal_code, verify_bundle, write_bundle
 
 from .conftest import TOKEN, rows
 
@@ -18,7 +18,7 @@ from .conftest import TOKEN, rows
 def test_manifest_lists_every_file_with_size_and_sha256(make_bundle):
     b = make_bundle(sizes=(200_000, 10))
     m = json.loads((b.dir / "manifest.json").read_text("utf-8"))
-    assert m["format"] == "qm-bundle/1"
+    assert m["format"] == "qm-bundle/2"
     assert (m["station"], m["sitting"], m["kind"]) == ("S01", "SIT-1", "singing")
     assert m["opened_at"] and m["closed_at"] and m["sealed_at"]
     paths = [f["path"] for f in m["files"]]
@@ -29,27 +29,48 @@ def test_manifest_lists_every_file_with_size_and_sha256(make_bundle):
         assert f["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_signature_follows_the_contract(make_bundle):
+def test_the_manifest_is_its_canonical_json_and_carries_no_signature(make_bundle):
     b = make_bundle()
-    m = json.loads((b.dir / "manifest.json").read_bytes())
-    body = {k: v for k, v in m.items() if k != "signature"}
-    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    data = (b.dir / "manifest.json").read_bytes()
+    m = json.loads(data)
+    assert "signature" not in m
+    assert data == json.dumps(m, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def test_the_signature_follows_the_contract_and_needs_a_key():
+    data = b'{"format":"qm-bundle/2"}'
     key = hashlib.sha256(b"qm-manifest-key:" + TOKEN.encode()).digest()
     import hmac
-    assert m["signature"] == hmac.new(key, raw, hashlib.sha256).hexdigest()
-    assert canonical(m) == raw and signing_key(TOKEN) == key and sign(m, TOKEN) == m["signature"]
+    message = b"qm-bundle/2 manifest sha256 " + hashlib.sha256(data).hexdigest().encode()
+    assert contract.sign(data, key) == hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert contract.signing_key(TOKEN) == key
+    with pytest.raises(ValueError):
+        contract.sign(data, b"")  # never under an empty key
 
 
-def test_seal_code_is_the_short_hash_of_the_exact_manifest_bytes(make_bundle):
+def test_seal_code_is_80_bits_of_the_canonical_manifest_in_crockford_groups(make_bundle):
     b = make_bundle()
-    h = hashlib.sha256((b.dir / "manifest.json").read_bytes()).hexdigest().upper()
-    assert b.seal_code == f"{h[:4]}-{h[4:8]}"
-    assert verify_bundle(b.dir, TOKEN).seal_code == b.seal_code
+    digest = hashlib.sha256((b.dir / "manifest.json").read_bytes()).digest()
+    n = int.from_bytes(digest[:10], "big")
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    chars = "".join(alphabet[(n >> (75 - 5 * i)) & 31] for i in range(16))
+    assert b.seal_code == "-".join(chars[i:i + 4] for i in (0, 4, 8, 12))
+    assert verify_bundle(b.dir).seal_code == b.seal_code
     assert seal_code(b"x") != seal_code(b"y")
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=64))
+def test_a_seal_code_is_four_groups_of_four_without_look_alikes(data):
+    code = seal_code(data)
+    groups = code.split("-")
+    assert [len(g) for g in groups] == [4, 4, 4, 4]
+    assert not set("".join(groups)) - set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    assert not set(code) & set("ILOU")
+
+
 def test_a_sealed_bundle_verifies(make_bundle):
-    check = verify_bundle(make_bundle().dir, TOKEN)
+    check = verify_bundle(make_bundle().dir)
     assert check.ok and check.problems == []
 
 
@@ -60,7 +81,7 @@ def test_a_tampered_recording_is_detected(make_bundle):
     data[len(data) // 2] ^= 0x01  # same size, one bit changed
     target.unlink()  # break the hard link: the source recording stays as it was
     target.write_bytes(bytes(data))
-    check = verify_bundle(b.dir, TOKEN)
+    check = verify_bundle(b.dir)
     assert not check.ok
     assert [(p.code, p.path) for p in check.problems] == [("sha256", "recordings/0001-1.flac")]
     assert "封存后被改动" in check.problems[0].zh and "changed after sealing" in check.problems[0].en
@@ -73,31 +94,22 @@ def test_a_deleted_or_truncated_file_is_detected(make_bundle):
     data = rec.read_bytes()
     rec.unlink()
     rec.write_bytes(data[:-1])
-    codes = {(p.code, p.path) for p in verify_bundle(b.dir, TOKEN).problems}
+    codes = {(p.code, p.path) for p in verify_bundle(b.dir).problems}
     assert codes == {("missing", "results.csv"), ("size", "recordings/0002-1.flac")}
 
 
-def test_a_wrong_token_fails_the_signature(make_bundle):
-    b = make_bundle()
-    check = verify_bundle(b.dir, "another-station-token")
-    assert not check.ok
-    assert [p.code for p in check.problems] == ["signature"]
-    assert "签名" in check.problems[0].zh and "signature" in check.problems[0].en
-
-
-def test_an_edited_manifest_fails_the_signature(make_bundle):
+def test_a_reformatted_manifest_is_not_the_sealed_one(make_bundle):
     b = make_bundle()
     path = b.dir / "manifest.json"
     m = json.loads(path.read_bytes())
-    m["sitting"] = "SIT-999"
-    path.write_text(json.dumps(m, ensure_ascii=False), "utf-8")
-    assert [p.code for p in verify_bundle(b.dir, TOKEN).problems] == ["signature"]
+    path.write_text(json.dumps(m, ensure_ascii=False, indent=1), "utf-8")  # same content, spaces
+    assert [p.code for p in verify_bundle(b.dir).problems] == ["manifest"]
 
 
 def test_a_damaged_manifest_is_a_clear_problem(make_bundle):
     b = make_bundle()
     (b.dir / "manifest.json").write_bytes(b"{not json")
-    check = verify_bundle(b.dir, TOKEN)
+    check = verify_bundle(b.dir)
     assert not check.ok and check.problems[0].code == "manifest" and check.seal_code is None
 
 
@@ -117,10 +129,10 @@ def test_students_by_code_names_only_when_allowed(make_bundle):
 def test_copy_when_not_linking_keeps_the_bundle_independent(tmp_path):
     src = tmp_path / "a.flac"
     src.write_bytes(b"abc" * 1000)
-    b = write_bundle(tmp_path / "b", station="S01", sitting="X", token=TOKEN, kind="pe",
+    b = write_bundle(tmp_path / "b", station="S01", sitting="X", kind="pe",
                      item="weight", files={"recordings/a.flac": src}, link=False)
     src.write_bytes(b"changed")
-    assert verify_bundle(b.dir, TOKEN).ok
+    assert verify_bundle(b.dir).ok
 
 
 @pytest.mark.parametrize("bad", ["../escape.flac", "/abs.flac", "a//b.flac", "a\\b.flac", "", "manifest.json"])
@@ -128,7 +140,7 @@ def test_bad_paths_are_refused_and_nothing_is_left(tmp_path, bad):
     src = tmp_path / "a.flac"
     src.write_bytes(b"x")
     with pytest.raises(BundleError) as e:
-        write_bundle(tmp_path / "b", station="S01", sitting="X", token=TOKEN, kind="singing",
+        write_bundle(tmp_path / "b", station="S01", sitting="X", kind="singing",
                      files={bad: src})
     assert e.value.zh and e.value.en
     assert not (tmp_path / "b").exists() and not (tmp_path / "b.partial").exists()
@@ -137,7 +149,7 @@ def test_bad_paths_are_refused_and_nothing_is_left(tmp_path, bad):
 
 def test_a_missing_recording_is_refused_and_nothing_is_left(tmp_path):
     with pytest.raises(BundleError) as e:
-        write_bundle(tmp_path / "b", station="S01", sitting="X", token=TOKEN, kind="singing",
+        write_bundle(tmp_path / "b", station="S01", sitting="X", kind="singing",
                      files={"recordings/0001-1.flac": tmp_path / "nope.flac"})
     assert "找不到" in e.value.zh and "not found" in e.value.en
     assert not (tmp_path / "b").exists() and not (tmp_path / "b.partial").exists()
@@ -147,8 +159,8 @@ def test_sealing_twice_is_refused_and_the_first_bundle_stays(make_bundle, tmp_pa
     b = make_bundle()
     before = (b.dir / "manifest.json").read_bytes()
     with pytest.raises(BundleError):
-        write_bundle(b.dir, station="S01", sitting="SIT-1", token=TOKEN, kind="singing", results=rows())
-    assert (b.dir / "manifest.json").read_bytes() == before and verify_bundle(b.dir, TOKEN).ok
+        write_bundle(b.dir, station="S01", sitting="SIT-1", kind="singing", results=rows())
+    assert (b.dir / "manifest.json").read_bytes() == before and verify_bundle(b.dir).ok
 
 
 def test_chunk_digests_come_from_the_same_pass(make_bundle):

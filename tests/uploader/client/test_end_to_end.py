@@ -51,7 +51,7 @@ def run_until_done(db_path, url, token, timeout_s=60, **kw) -> dict:
 
 
 def test_a_sitting_arrives_byte_exact_and_is_marked_done(db, make_bundle, collector):
-    b = make_bundle(sizes=(CHUNK * 3 + 123, 5_000), sitting=new_sitting(), token=collector.token, chunk_size=CHUNK)
+    b = make_bundle(sizes=(CHUNK * 3 + 123, 5_000), sitting=new_sitting(), chunk_size=CHUNK)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
     events = []
     counts = worker.run(db, collector.url, collector.token, once=True, on_progress=events.append)
@@ -64,7 +64,7 @@ def test_a_sitting_arrives_byte_exact_and_is_marked_done(db, make_bundle, collec
 
 
 def test_running_again_sends_nothing(db, make_bundle, collector):
-    b = make_bundle(sizes=(50_000,), sitting=new_sitting(), token=collector.token, chunk_size=CHUNK)
+    b = make_bundle(sizes=(50_000,), sitting=new_sitting(), chunk_size=CHUNK)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
     worker.run(db, collector.url, collector.token, once=True)
     proxy = Proxy(collector.port)
@@ -79,7 +79,7 @@ def test_the_same_content_again_is_a_no_op_on_the_collector(db_path, make_bundle
     """A station reinstalled (queue lost) re-queues a sent bundle: the collector has it, nothing is re-sent."""
     from .conftest import open_db
 
-    b = make_bundle(sizes=(CHUNK * 2,), sitting=new_sitting(), token=collector.token, chunk_size=CHUNK)
+    b = make_bundle(sizes=(CHUNK * 2,), sitting=new_sitting(), chunk_size=CHUNK)
     first = open_db(db_path)
     queue.enqueue(first, b.dir, digests=b.digests, chunk_size=CHUNK)
     worker.run(first, collector.url, collector.token, once=True)
@@ -98,7 +98,7 @@ def test_the_same_content_again_is_a_no_op_on_the_collector(db_path, make_bundle
 
 def test_a_resume_starts_at_the_collectors_offset(db, make_bundle, collector):
     """Part of a file is in (a station stopped mid-file): the worker asks for the offset and sends only the rest."""
-    b = make_bundle(sizes=(CHUNK * 4,), sitting=new_sitting(), token=collector.token, chunk_size=CHUNK)
+    b = make_bundle(sizes=(CHUNK * 4,), sitting=new_sitting(), chunk_size=CHUNK)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
     rec = next(f for f in queue.files_of(db, b.manifest["sitting"]) if f["path"].startswith("recordings/"))
     with TusClient(collector.url, collector.token) as c:
@@ -121,7 +121,7 @@ def test_a_resume_starts_at_the_collectors_offset(db, make_bundle, collector):
 
 
 def test_a_wrong_token_fails_clearly_and_is_retried_later(db, make_bundle, collector):
-    b = make_bundle(sizes=(1000,), sitting=new_sitting(), token=collector.token, chunk_size=CHUNK)
+    b = make_bundle(sizes=(1000,), sitting=new_sitting(), chunk_size=CHUNK)
     queue.enqueue(db, b.dir)
     counts = worker.run(db, collector.url, "not-the-token", once=True,
                         backoff=worker.Backoff(base_s=30, cap_s=60))
@@ -137,7 +137,7 @@ def test_a_wrong_token_fails_clearly_and_is_retried_later(db, make_bundle, colle
 
 
 def test_a_flipped_byte_is_caught_and_the_data_re_sent(db_path, db, make_bundle, collector):
-    b = make_bundle(sizes=(4 * 1024 * 1024,), sitting=new_sitting(), token=collector.token,
+    b = make_bundle(sizes=(4 * 1024 * 1024,), sitting=new_sitting(),
                     chunk_size=1024 * 1024)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=1024 * 1024)
     # 1.5 MB into the stream lies inside the second PATCH body (1 MiB chunks, headers < 1 KB).
@@ -159,7 +159,7 @@ def test_a_flipped_byte_is_caught_and_the_data_re_sent(db_path, db, make_bundle,
 def test_a_queue_sealed_with_sha256_chunk_digests_still_uploads(db, make_bundle, collector):
     # Stations queued chunks with SHA-256 digests before CRC-32: after an update those rows
     # must still go through, each PATCH checked with its SHA-256.
-    b = make_bundle(sizes=(CHUNK * 2 + 77,), sitting=new_sitting(), token=collector.token,
+    b = make_bundle(sizes=(CHUNK * 2 + 77,), sitting=new_sitting(),
                     chunk_size=CHUNK)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
     for f in queue.files_of(db, b.manifest["sitting"]):
@@ -172,7 +172,7 @@ def test_a_queue_sealed_with_sha256_chunk_digests_still_uploads(db, make_bundle,
 
 
 def test_resets_and_stalls_do_not_stop_the_upload(db_path, db, make_bundle, collector):
-    b = make_bundle(sizes=(CHUNK * 6, CHUNK * 2 + 1), sitting=new_sitting(), token=collector.token,
+    b = make_bundle(sizes=(CHUNK * 6, CHUNK * 2 + 1), sitting=new_sitting(),
                     chunk_size=CHUNK)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
     proxy = Proxy(collector.port, reset_after=CHUNK + CHUNK // 2, resets=3,
@@ -192,7 +192,7 @@ def test_stopping_mid_file_keeps_what_arrived_and_the_next_run_finishes(db_path,
     """`station serve` shutting down: the worker stops within a block; the next run resumes."""
     from .conftest import open_db
 
-    b = make_bundle(sizes=(2_000_000,), sitting=new_sitting(), token=collector.token, chunk_size=CHUNK)
+    b = make_bundle(sizes=(2_000_000,), sitting=new_sitting(), chunk_size=CHUNK)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
     halfway = threading.Event()
     box = {}
@@ -228,7 +228,7 @@ def test_a_file_that_does_not_hash_to_its_sha256_is_never_stored_as_good(db, mak
     each try, the worker gives the attempt up with a clear error, and the sitting is not complete."""
     import hashlib
 
-    b = make_bundle(sizes=(CHUNK + 10,), sitting=new_sitting(), token=collector.token, chunk_size=CHUNK)
+    b = make_bundle(sizes=(CHUNK + 10,), sitting=new_sitting(), chunk_size=CHUNK)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
     rec = next(f for f in queue.files_of(db, b.manifest["sitting"]) if f["path"].startswith("recordings/"))
     with db.conn:

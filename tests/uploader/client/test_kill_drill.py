@@ -29,7 +29,7 @@ def test_sigkill_at_random_points_resumes_and_never_restarts_a_file(db_path, db,
     seed = rnd.randrange(1 << 30)
     rnd.seed(seed)
     b = make_bundle(sizes=(3 * 1024 * 1024, 3 * 1024 * 1024 + 777), sitting="SIT-" + uuid.uuid4().hex[:8],
-                    token=collector.token, chunk_size=CHUNK)
+                    chunk_size=CHUNK)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=CHUNK)
     total = queue.status(db)[0]["bytes_total"]
     proxy = Proxy(collector.port)

@@ -17,7 +17,7 @@ from .test_end_to_end import assert_arrived
 
 def test_the_bandwidth_cap_holds(db, make_bundle, collector):
     size = 1_500_000
-    b = make_bundle(sizes=(size,), sitting="SIT-" + uuid.uuid4().hex[:8], token=collector.token,
+    b = make_bundle(sizes=(size,), sitting="SIT-" + uuid.uuid4().hex[:8],
                     chunk_size=256 * 1024)
     queue.enqueue(db, b.dir, digests=b.digests, chunk_size=256 * 1024)
     rate = 1_000_000
@@ -57,7 +57,7 @@ def test_the_collectors_disk_full_is_a_clear_error_retried_later(db, make_bundle
     token = add_station(c.data, "S01")
     c.start()
     try:
-        b = make_bundle(sizes=(3 * 1024 * 1024,), sitting="SIT-full", token=token, chunk_size=256 * 1024)
+        b = make_bundle(sizes=(3 * 1024 * 1024,), sitting="SIT-full", chunk_size=256 * 1024)
         queue.enqueue(db, b.dir, digests=b.digests, chunk_size=256 * 1024)
         counts = worker.run(db, c.url, token, once=True, backoff=worker.Backoff(base_s=60, cap_s=60))
         [s] = queue.status(db)

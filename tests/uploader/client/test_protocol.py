@@ -8,8 +8,8 @@ import zlib
 import httpx
 import pytest
 
-from uploader.client import (ChunkRejected, OffsetConflict, Refused, ServerFull, TusError, UploadDiscarded,
-                             UploadGone, checksum_header, encode_metadata, error_for)
+from uploader.client import (AlreadyStored, Busy, ChunkRejected, OffsetConflict, Refused, ServerFull, TusError,
+                             UploadDiscarded, UploadGone, checksum_header, encode_metadata, error_for)
 from uploader.worker import Backoff
 
 
@@ -32,6 +32,25 @@ def test_each_answer_maps_to_an_action_with_a_bilingual_message(status, headers,
     assert type(err) is kind and err.status == status
     assert any("\u4e00" <= ch <= "\u9fff" for ch in err.zh)  # Chinese first
     assert err.en and str(err).startswith(err.zh)
+
+
+@pytest.mark.parametrize("code,kind", [
+    ("offset_mismatch", OffsetConflict),
+    ("busy", Busy),
+    ("already_stored", AlreadyStored),
+    ("path_taken", Refused),
+])
+def test_each_409_is_told_apart_by_its_code(code, kind):
+    # Calling every 409 an offset conflict made a station retry path_taken for ever.
+    err = error_for(httpx.Response(409, json={"error": code}), "create")
+    assert type(err) is kind and err.code == code
+
+
+@pytest.mark.parametrize("code", ["signature_bad", "manifest_not_canonical", "manifest_bad"])
+def test_a_refused_manifest_says_what_to_do(code):
+    err = error_for(httpx.Response(422, json={"error": code}), "patch")
+    assert type(err) is Refused and err.code == code
+    assert "信息中心" in err.zh or "令牌" in err.zh
 
 
 def test_disk_full_says_what_to_do():

@@ -136,7 +136,8 @@ class Tus:
                                           "Tus-Resumable": "1.0.0"})
 
     def create(self, data_or_length, station="S01", sitting=None, path="results.csv",
-               sha256: str | None = None, headers: dict | None = None) -> httpx.Response:
+               sha256: str | None = None, headers: dict | None = None,
+               signature: str | None = None) -> httpx.Response:
         if isinstance(data_or_length, bytes):
             length = len(data_or_length)
             sha256 = sha256 or hashlib.sha256(data_or_length).hexdigest()
@@ -145,7 +146,9 @@ class Tus:
         return self.http.post("/files/", headers={
             "Upload-Length": str(length),
             "Upload-Metadata": metadata(station=station, sitting=sitting or self.sitting, path=path,
-                                        sha256=sha256 or "0" * 64), **(headers or {})})
+                                        sha256=sha256 or "0" * 64,
+                                        **({"signature": signature} if signature else {})),
+            **(headers or {})})
 
     def patch(self, location: str, offset: int, body, checksum: bytes | None = None,
               headers: dict | None = None) -> httpx.Response:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import zlib
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from uploader.collector import sittings
+from uploader import contract
 from uploader.collector.messages import ERRORS, CollectorError
 from uploader.collector.storage import LocalStorage, check_relative_path, safe_key
 from uploader.collector.tus import parse_checksum, parse_metadata
@@ -53,39 +52,77 @@ def test_names_windows_would_misread_are_refused(path):
 
 
 def test_plain_relative_paths_are_accepted():
-    for path in ["results.csv", "recordings/0001-1.flac", "录音/学生.flac", "console.log",
-                 ".hidden", "a b.csv"]:
+    for path in ["results.csv", "recordings/0001-1.flac", "console.log", "rawlogs/a_dev-ttyUSB0.rawlog.jsonl"]:
         assert check_relative_path(path)
 
 
+@pytest.mark.parametrize("path", ["录音/学生.flac", ".hidden", "a b.csv", "results\u202e.csv",
+                                  "re\u200bsults.csv", "ｒesults.csv", "results.csv\u0000", "-x"])
+def test_names_outside_the_safe_alphabet_are_refused(path):
+    # RTL overrides, zero-width and full-width look-alikes, spaces, hidden files: all refused
+    assert not check_relative_path(path)
+
+
 @given(st.binary(max_size=200))
-def test_seal_code_is_eight_upper_hex_digits_of_the_manifest_hash(data):
-    code = sittings.seal_code(data)
-    digest = hashlib.sha256(data).hexdigest().upper()
-    assert code == f"{digest[:4]}-{digest[4:8]}"
+def test_seal_code_is_80_bits_of_the_manifest_hash_in_crockford_base32(data):
+    code = contract.seal_code(data)
+    n = int.from_bytes(hashlib.sha256(data).digest()[:10], "big")
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    assert code.replace("-", "") == "".join(alphabet[(n >> (75 - 5 * i)) & 31] for i in range(16))
+    assert [len(g) for g in code.split("-")] == [4, 4, 4, 4]
 
 
-def make_manifest(key: bytes, **fields) -> dict:
-    manifest = {"format": "qm-bundle/1", "station": "S01", "sitting": "A", "files": [], **fields}
-    manifest["signature"] = hmac.new(key, sittings.canonical(manifest), hashlib.sha256).hexdigest()
-    return manifest
+KEY = hashlib.sha256(b"qm-manifest-key:token").digest()
+
+
+def manifest_bytes(**fields) -> bytes:
+    manifest = {"format": "qm-bundle/2", "station": "S01", "sitting": "A",
+                "files": [{"path": "results.csv", "size": 3, "sha256": "0" * 64}], **fields}
+    return contract.canonical_bytes(manifest)
 
 
 @given(st.text(max_size=20))
-def test_signature_checks_the_canonical_json(school):
-    key = hashlib.sha256(b"qm-manifest-key:token").digest()
-    manifest = make_manifest(key, school=school)
-    assert sittings.signature_ok(manifest, key)
-    assert not sittings.signature_ok({**manifest, "school": school + "x"}, key)
-    assert not sittings.signature_ok(manifest, hashlib.sha256(b"other").digest())
+def test_the_signature_covers_the_exact_bytes(school):
+    data = manifest_bytes(school=school)
+    signature = contract.sign(data, KEY)
+    assert contract.verify_manifest(data, signature, KEY, "S01", "A").ok
+    other = manifest_bytes(school=school + "x")
+    assert contract.verify_manifest(other, signature, KEY, "S01", "A").code == "signature_bad"
+    assert not contract.verify_manifest(data, signature, hashlib.sha256(b"other").digest(), "S01", "A").ok
+    assert not contract.verify_manifest(data, None, KEY, "S01", "A").ok
+    assert not contract.verify_manifest(data, contract.sign(data, KEY), b"", "S01", "A").ok
 
 
-def test_manifest_for_another_sitting_is_not_valid():
-    key = b"k" * 32
-    data = json.dumps(make_manifest(key)).encode()
-    assert sittings.parse_manifest(data, "S01", "A", key)[2]
-    assert not sittings.parse_manifest(data, "S01", "B", key)[2]
-    assert not sittings.parse_manifest(b"not json", "S01", "A", key)[2]
+@pytest.mark.parametrize("reformat", [
+    lambda m: json.dumps(m, ensure_ascii=False, sort_keys=True),            # spaces after separators
+    lambda m: json.dumps(m, ensure_ascii=False, indent=2, sort_keys=True),  # indented
+    lambda m: json.dumps(m, separators=(",", ":"), sort_keys=True),        # \u escapes
+    lambda m: json.dumps(dict(reversed(list(m.items()))), ensure_ascii=False, separators=(",", ":")),
+    lambda m: json.dumps(m, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + " ",
+    lambda m: '{"format":"x",' + json.dumps(m, ensure_ascii=False, separators=(",", ":"), sort_keys=True)[1:],
+])
+def test_only_the_canonical_serialization_is_accepted(reformat):
+    # A token holder grinding whitespace, key order or duplicate keys for a matching seal code
+    # gets nothing: the collector takes only the canonical bytes, whatever the signature says.
+    m = json.loads(manifest_bytes(school="测试实验小学"))
+    data = reformat(m).encode("utf-8")
+    assert data != manifest_bytes(school="测试实验小学")
+    check = contract.verify_manifest(data, contract.sign(data, KEY), KEY, "S01", "A")
+    assert check.code == "manifest_not_canonical", check
+
+
+def test_manifest_for_another_sitting_or_with_bad_files_is_not_valid():
+    def check(data, sitting="A"):
+        return contract.verify_manifest(data, contract.sign(data, KEY), KEY, "S01", sitting)
+
+    assert check(manifest_bytes()).ok
+    assert check(manifest_bytes(), "B").code == "manifest_bad"
+    assert check(b"not json").code == "manifest_bad"
+    assert check(b"[" * 100_000 + b"]" * 100_000).code == "manifest_bad"  # RecursionError caught
+    twice = [{"path": "a.csv", "size": 1, "sha256": "0" * 64}, {"path": "A.CSV", "size": 1, "sha256": "0" * 64}]
+    assert check(manifest_bytes(files=twice)).code == "manifest_bad"  # same file on Windows
+    assert check(manifest_bytes(files=[{"path": "../x", "size": 1, "sha256": "0" * 64}])).code == "manifest_bad"
+    assert check(manifest_bytes(format="qm-bundle/1")).code == "manifest_bad"
 
 
 def test_checksum_header_parses_and_refuses_unknown_algorithms():

@@ -39,9 +39,12 @@ def test_verified_files_land_in_the_bucket_and_leave_the_spool(s3, collector_fac
     assert client.get_object(Bucket="district", Key=key)["Body"].read() == data
     assert not server.spool_file(location).exists()
     assert server.stored_files() == []  # nothing on the local file store
-    # Sending it again is a no-op.
-    again = tus.create(data, path="recordings/0001-1.flac")
-    assert again.headers["Upload-Offset"] == str(len(data))
+    # Sending it again succeeds and leaves the one object as it was.
+    stored = client.head_object(Bucket="district", Key=key)
+    again = tus.create(data, path="recordings/0001-1.flac").headers["Location"]
+    assert tus.patch(again, 0, data).headers["Upload-Offset"] == str(len(data))
+    assert client.head_object(Bucket="district", Key=key)["LastModified"] == stored["LastModified"]
+    assert client.list_objects_v2(Bucket="district")["KeyCount"] == 1
 
 
 def test_hash_mismatch_puts_nothing_in_the_bucket(s3, collector_factory, tus_for):

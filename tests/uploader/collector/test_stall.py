@@ -1,4 +1,5 @@
-"""Stall drill: a PATCH whose client goes silent mid-body must not lock its upload for good.
+"""Stall drill: a PATCH whose client goes silent mid-body must not lock its upload for good:
+the idle timeout ends it, and a resuming client takes it over at once.
 
 A raw socket sends the headers and part of a PATCH body, then sends nothing while keeping the
 connection open (a dead link the OS has not noticed yet). A second client then resumes the upload
@@ -56,8 +57,14 @@ def resume(http: httpx.Client, location: str, data: bytes) -> int:
         time.sleep(0.1)
 
 
+def create(http: httpx.Client, data: bytes, sitting: str) -> str:
+    return http.post("/files/", headers={"Upload-Length": str(len(data)), "Upload-Metadata": metadata(
+        station="S01", sitting=sitting, path="recordings/0001-1.flac",
+        sha256=hashlib.sha256(data).hexdigest())}).headers["Location"]
+
+
 @pytest.mark.parametrize("checksum", [False, True], ids=["no-checksum", "with-checksum"])
-def test_a_silent_patch_frees_its_upload_and_the_station_resumes(collector_factory, checksum):
+def test_a_silent_patch_counts_as_gone_after_the_idle_timeout(collector_factory, checksum):
     server = collector_factory("--patch-idle-timeout", "1")
     token = server.tokens["S01"]
     data = os.urandom(3 * 1024 * 1024 + 4321)
@@ -65,23 +72,48 @@ def test_a_silent_patch_frees_its_upload_and_the_station_resumes(collector_facto
     sitting = "SIT-STALL-" + ("SUM" if checksum else "RAW")
     with httpx.Client(base_url=server.url, timeout=60,
                       headers={"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}) as http:
-        created = http.post("/files/", headers={"Upload-Length": str(len(data)), "Upload-Metadata": metadata(
-            station="S01", sitting=sitting, path="recordings/0001-1.flac",
-            sha256=hashlib.sha256(data).hexdigest())})
-        location = created.headers["Location"]
+        location = create(http, data, sitting)
         stalled = open_stalled_patch(server.url, token, location, data, sent, checksum)
         try:
-            started_at = resume(http, location, data)
+            # Nobody else asks: the collector alone ends the silent PATCH.
             answer = read_until_closed(stalled)
         finally:
             stalled.close()
-    # Bytes of a stalled PATCH are handled as on a disconnect: kept when nothing vouched for
-    # them, dropped when they came with an Upload-Checksum that can no longer be checked.
-    assert started_at == (0 if checksum else sent)
+        # Bytes of a stalled PATCH are handled as on a disconnect: kept when nothing vouched for
+        # them, dropped when they came with an Upload-Checksum that can no longer be checked.
+        kept = 0 if checksum else sent
+        assert answer.startswith(b"HTTP/1.1 204")
+        assert f"upload-offset: {kept}\r\n".encode() in answer.lower()
+        assert resume(http, location, data) == kept
     assert server.stored(sitting, "recordings/0001-1.flac").read_bytes() == data
-    # Were the silent client still listening, it is told the offset that counts. (Whether
-    # the answer reaches a socket that stopped reading is up to the server's transport and
-    # the machine's load: a missing answer is tolerated, a wrong one is not.)
+
+
+@pytest.mark.parametrize("checksum", [False, True], ids=["no-checksum", "with-checksum"])
+def test_a_resuming_client_takes_over_a_stalled_patch(collector_factory, checksum):
+    # The default idle timeout (20 s): the second client must not have to wait it out.
+    server = collector_factory()
+    token = server.tokens["S01"]
+    data = os.urandom(3 * 1024 * 1024 + 4321)
+    sent = 1024 * 1024 + 777
+    sitting = "SIT-TAKEOVER-" + ("SUM" if checksum else "RAW")
+    with httpx.Client(base_url=server.url, timeout=60,
+                      headers={"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}) as http:
+        location = create(http, data, sitting)
+        stalled = open_stalled_patch(server.url, token, location, data, sent, checksum)
+        try:
+            time.sleep(0.5)  # let the collector start on the stalled body
+            began = time.monotonic()
+            started_at = resume(http, location, data)
+            took = time.monotonic() - began
+            answer = read_until_closed(stalled)
+        finally:
+            stalled.close()
+    assert took < 15, took
+    # What the stalled request had received is kept unless a checksum vouched for all of it.
+    assert started_at == 0 if checksum else 0 <= started_at <= sent
+    assert server.stored(sitting, "recordings/0001-1.flac").read_bytes() == data
+    # The stalled client, were it still listening, is told the offset its bytes reached (the
+    # answer may be lost: its connection is closed with its unread bytes, a reset).
     if answer:
         assert answer.startswith(b"HTTP/1.1 204")
         assert f"upload-offset: {started_at}\r\n".encode() in answer.lower()
@@ -94,7 +126,7 @@ def read_until_closed(sock: socket.socket) -> bytes:
     try:
         while piece := sock.recv(65536):
             received += piece
-    except TimeoutError:
+    except (TimeoutError, ConnectionResetError):
         pass
     return received
 

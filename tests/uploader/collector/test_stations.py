@@ -11,25 +11,38 @@ import httpx
 import pytest
 
 
-def signed_manifest(token: str, station: str, sitting: str, files: dict[str, bytes],
-                    tamper: bool = False) -> bytes:
-    manifest = {"format": "qm-bundle/1", "station": station, "sitting": sitting, "kind": "singing",
-                "item": None, "opened_at": "2026-05-20T08:00:00+08:00",
-                "closed_at": "2026-05-20T08:40:00+08:00", "sealed_at": "2026-05-20T08:40:05+08:00",
-                "files": [{"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
-                          for p, d in files.items()]}
-    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False).encode("utf-8")
+def manifest_of(station: str, sitting: str, files: dict[str, bytes], **extra) -> dict:
+    return {"format": "qm-bundle/2", "station": station, "sitting": sitting, "kind": "singing",
+            "item": None, "opened_at": "2026-05-20T08:00:00+08:00",
+            "closed_at": "2026-05-20T08:40:00+08:00", "sealed_at": "2026-05-20T08:40:05+08:00",
+            "files": [{"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+                      for p, d in files.items()], **extra}
+
+
+def canonical(manifest: dict) -> bytes:
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def signature_of(token: str, data: bytes) -> str:
+    """As the contract says, written out here so the test does not trust the code under test."""
     key = hashlib.sha256(b"qm-manifest-key:" + token.encode()).digest()
-    manifest["signature"] = hmac.new(key, canonical, hashlib.sha256).hexdigest()
-    if tamper:
-        manifest["files"][0]["size"] += 1
-    return json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
+    message = b"qm-bundle/2 manifest sha256 " + hashlib.sha256(data).hexdigest().encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def signed_manifest(token: str, station: str, sitting: str, files: dict[str, bytes]) -> tuple[bytes, str]:
+    data = canonical(manifest_of(station, sitting, files))
+    return data, signature_of(token, data)
 
 
 def seal_of(manifest: bytes) -> str:
-    digest = hashlib.sha256(manifest).hexdigest()[:8].upper()
-    return f"{digest[:4]}-{digest[4:]}"
+    n = int.from_bytes(hashlib.sha256(manifest).digest()[:10], "big")
+    chars = "".join("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[(n >> (75 - 5 * i)) & 31] for i in range(16))
+    return "-".join(chars[i:i + 4] for i in (0, 4, 8, 12))
+
+
+def seals(admin, station_id: str) -> dict:
+    return {s["sitting"]: s for s in station_row(admin, station_id)["seals"]}
 
 
 @pytest.fixture
@@ -52,9 +65,9 @@ def seal_row(admin, station_id: str, sitting: str) -> dict:
 def test_sitting_is_complete_when_manifest_and_every_file_are_in(collector, tus_for, admin, sitting):
     tus = tus_for()
     files = {"recordings/0001-1.flac": os.urandom(30_000), "results.csv": "编号,成绩\n".encode()}
-    manifest = signed_manifest(collector.tokens["S01"], "S01", sitting, files)
+    manifest, signature = signed_manifest(collector.tokens["S01"], "S01", sitting, files)
     tus.upload(files["results.csv"], path="results.csv")
-    tus.upload(manifest, path="manifest.json")   # one listed file is still missing
+    tus.upload(manifest, path="manifest.json", signature=signature)   # one listed file is still missing
     row = seal_row(admin, "S01", sitting)
     assert row["seal_code"] == seal_of(manifest)
     assert row["signature_ok"] and not row["complete"]
@@ -64,32 +77,52 @@ def test_sitting_is_complete_when_manifest_and_every_file_are_in(collector, tus_
     assert collector.stored(sitting, "manifest.json").read_bytes() == manifest
 
 
-def test_manifest_with_a_bad_signature_never_completes(collector, tus_for, admin, sitting):
+@pytest.mark.parametrize("how", ["none", "tampered", "other_station", "empty_key"])
+def test_a_manifest_without_its_signature_is_refused_before_any_byte(collector, tus_for, admin, sitting, how):
     tus = tus_for()
     files = {"results.csv": b"code,value\n0001,12.5\n"}
-    manifest = signed_manifest(collector.tokens["S01"], "S01", sitting, files, tamper=True)
-    tus.upload(files["results.csv"], path="results.csv")
-    tus.upload(manifest, path="manifest.json")
-    row = seal_row(admin, "S01", sitting)
-    assert not row["signature_ok"] and not row["complete"]
+    manifest, signature = signed_manifest(collector.tokens["S01"], "S01", sitting, files)
+    signature = {"none": None, "tampered": signature[:-1] + ("0" if signature[-1] != "0" else "1"),
+                 "other_station": signature_of(collector.tokens["S02"], manifest),
+                 "empty_key": hmac.new(b"", b"qm-bundle/2 manifest sha256 "
+                                       + hashlib.sha256(manifest).hexdigest().encode(),
+                                       hashlib.sha256).hexdigest()}[how]
+    answer = tus.create(manifest, path="manifest.json", signature=signature)
+    assert answer.status_code == 422 and answer.json()["error"] == "signature_bad"
+    assert "token" in answer.json()["message_en"] and "令牌" in answer.json()["message_zh"]
+    assert sitting not in seals(admin, "S01")
+    assert not collector.stored(sitting, "manifest.json").exists()
 
 
-def test_manifest_signed_with_another_stations_token_is_not_valid(collector, tus_for, admin, sitting):
-    files = {"results.csv": b"x"}
-    manifest = signed_manifest(collector.tokens["S02"], "S01", sitting, files)
+@pytest.mark.parametrize("reformat", [
+    lambda m: json.dumps(m, ensure_ascii=False, indent=1).encode(),
+    lambda m: canonical(m).replace(b'","', b'", "', 1),
+    lambda m: canonical(m) + b"\n",
+    lambda m: json.dumps(m, sort_keys=True, separators=(",", ":")).encode(),  # \\u escapes
+])
+def test_a_signed_manifest_in_another_serialization_is_never_stored(collector, tus_for, admin, sitting, reformat):
+    # A token holder grinding whitespace for a seal code that matches a written one: the
+    # signature is good (made over these very bytes), but only the canonical bytes are taken.
     tus = tus_for()
-    tus.upload(files["results.csv"])
-    tus.upload(manifest, path="manifest.json")
-    assert not seal_row(admin, "S01", sitting)["signature_ok"]
+    files = {"results.csv": b"x"}
+    data = reformat(manifest_of("S01", sitting, files, school="测试实验小学"))
+    assert data != canonical(json.loads(data))
+    created = tus.create(data, path="manifest.json", signature=signature_of(collector.tokens["S01"], data))
+    assert created.status_code == 201
+    answer = tus.patch(created.headers["Location"], 0, data, checksum=data)
+    assert answer.status_code == 422 and answer.json()["error"] == "manifest_not_canonical"
+    assert sitting not in seals(admin, "S01")
+    assert not collector.stored(sitting, "manifest.json").exists()
+    assert tus.head(created.headers["Location"]).status_code in (404, 410)  # discarded
 
 
 def test_stations_list_shows_progress_bytes_and_files(collector, tus_for, admin, sitting):
     tus = tus_for("S02")
     files = {"a.bin": os.urandom(1000), "b.bin": os.urandom(2000)}
-    manifest = signed_manifest(collector.tokens["S02"], "S02", sitting, files)
+    manifest, signature = signed_manifest(collector.tokens["S02"], "S02", sitting, files)
     before = station_row(admin, "S02")
     tus.upload(files["a.bin"], station="S02", path="a.bin")
-    tus.upload(manifest, station="S02", path="manifest.json")
+    tus.upload(manifest, station="S02", path="manifest.json", signature=signature)
     row = station_row(admin, "S02")
     assert row["school"] == "学校S02" and row["room"] == "考场S02"
     assert row["sittings_closed"] == before["sittings_closed"] + 1
@@ -160,9 +193,9 @@ def test_stations_list_needs_the_admin_token(collector):
 def test_dashboard_login_then_rows_in_chinese_and_english(collector, tus_for, sitting):
     tus = tus_for()
     files = {"results.csv": b"0001,1\n"}
-    manifest = signed_manifest(collector.tokens["S01"], "S01", sitting, files)
+    manifest, signature = signed_manifest(collector.tokens["S01"], "S01", sitting, files)
     tus.upload(files["results.csv"])
-    tus.upload(manifest, path="manifest.json")
+    tus.upload(manifest, path="manifest.json", signature=signature)
     with httpx.Client(base_url=collector.url, timeout=30) as browser:
         login = browser.get("/")
         assert "登录" in login.text and "Log in" not in login.text.split("<form")[0]

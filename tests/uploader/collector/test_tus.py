@@ -125,20 +125,42 @@ def test_whole_file_hash_mismatch_discards_and_stores_nothing(collector, tus_for
     assert collector.stored(sitting).read_bytes() == data
 
 
-def test_creation_is_idempotent_and_sending_again_is_a_no_op(collector, tus_for, sitting):
+def test_creating_again_supersedes_the_unfinished_upload(collector, tus_for, sitting):
+    # tus core: a new upload starts at offset 0. The one a client forgot is discarded.
     tus = tus_for()
     data = os.urandom(40_000)
-    first = tus.create(data)
+    first = tus.create(data).headers["Location"]
+    assert tus.patch(first, 0, data[:10_000]).status_code == 204
     again = tus.create(data)
     assert again.status_code == 201
-    assert again.headers["Location"] == first.headers["Location"]
-    tus.patch(first.headers["Location"], 0, data)
-    mtime = collector.stored(sitting).stat().st_mtime_ns
-    done = tus.create(data)
-    assert done.status_code == 201
-    assert done.headers["Location"] == first.headers["Location"]
-    assert done.headers["Upload-Offset"] == str(len(data))
-    assert collector.stored(sitting).stat().st_mtime_ns == mtime
+    second = again.headers["Location"]
+    assert second != first
+    assert tus.head(second).headers["Upload-Offset"] == "0"
+    assert tus.head(first).status_code == 410
+    assert not collector.spool_file(first).exists()
+    assert tus.patch(second, 0, data).status_code == 204
+    assert collector.stored(sitting).read_bytes() == data
+
+
+def test_sending_a_stored_file_again_succeeds_and_stores_it_once(collector, tus_for, sitting):
+    tus = tus_for()
+    data = os.urandom(40_000)
+    first = tus.upload(data)
+    stored = collector.stored(sitting)
+    before = (stored.stat().st_ino, stored.stat().st_mtime_ns)
+    # The station's client reads the offset at creation and sends nothing more.
+    again = tus.create(data)
+    assert again.status_code == 201
+    assert again.headers["Location"] == first
+    assert again.headers["Upload-Offset"] == str(len(data))
+    # A client that ignores it sends the file from 0: told it is complete, nothing modified.
+    for offset in (0, 1000):
+        done = tus.patch(first, offset, data[offset:])
+        assert done.status_code == 204 and done.headers["Upload-Offset"] == str(len(data))
+    assert tus.patch(first, len(data) + 1, b"").status_code == 409
+    assert tus.head(first).headers["Upload-Offset"] == str(len(data))
+    assert (stored.stat().st_ino, stored.stat().st_mtime_ns) == before
+    assert stored.read_bytes() == data
 
 
 def test_different_content_for_a_stored_path_is_refused(collector, tus_for, sitting):
@@ -191,3 +213,21 @@ def test_probe_counts_a_streamed_body(collector, tus_for):
     tus = tus_for()
     answer = tus.http.put("/api/probe", content=iter([b"x" * 65536] * 16))
     assert answer.json() == {"bytes": 16 * 65536}
+
+
+def test_open_uploads_per_station_are_capped(collector_factory):
+    server = collector_factory("--max-open-uploads", "3")
+    with httpx.Client(base_url=server.url, headers={
+            "Authorization": f"Bearer {server.tokens['S01']}", "Tus-Resumable": "1.0.0"}) as http:
+        def create(path: str) -> httpx.Response:
+            return http.post("/files/", headers={"Upload-Length": "10", "Upload-Metadata": ",".join(
+                f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in
+                {"station": "S01", "sitting": "CAP", "path": path, "sha256": "0" * 64}.items())})
+        first = [create(f"{n}.csv").headers["Location"] for n in range(3)]
+        assert create("0.csv").status_code == 201  # creating again replaces, it does not add
+        refused = create("3.csv")
+        assert refused.status_code == 429 and refused.json()["error"] == "too_many_open"
+        assert refused.headers["Tus-Resumable"] == "1.0.0"
+        assert "3" in refused.json()["message_zh"] and "DELETE" in refused.json()["message_en"]
+        assert http.delete(first[1]).status_code == 204
+        assert create("3.csv").status_code == 201

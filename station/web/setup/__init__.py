@@ -1,0 +1,3 @@
+from station.web.setup.router import router
+
+__all__ = ["router"]
