@@ -17,7 +17,7 @@ qm-bundle/2:
   store on a Windows or macOS disk).
 
 ``verify_manifest`` is the one check of a manifest a collector makes, whatever brought it
-(tus upload or a USB stick).
+(tus upload or a USB stick, where the signature is the text of ``manifest.sig`` beside it).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ FORMAT = "qm-bundle/2"
 LEGACY_FORMAT = "qm-bundle/1"  # signature inside, formatted bytes: only upgraded on the station
 MANIFEST = "manifest.json"
 SIGNATURE_METADATA = "signature"  # the tus Upload-Metadata key of the manifest's signature
+SIGNATURE_FILE = "manifest.sig"   # the same signature beside the manifest on a USB stick
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # One path segment: letters, digits, '.', '_', '-'; starts with a letter or digit.

@@ -1,8 +1,10 @@
 """Sealed sittings onto a USB stick, for a school without a network (`station upload export`).
 
-Each bundle is checked before it leaves (signature and every file's SHA-256, as the collector
-will check them), copied to `<stick>/<station>/<sitting>/` through a `.partial` folder renamed
-into place, and read back from the stick and checked again: a stick that loses bytes is found
+Each bundle is checked before it leaves (the manifest's canonical form and every file's SHA-256,
+as the collector will check them; a qm-bundle/1 bundle is re-sealed first, as for an upload),
+signed as an upload is signed (``manifest.sig`` beside the manifest, made now with the
+station's token, ``uploader.contract``), copied to `<stick>/<station>/<sitting>/` through a
+`.partial` folder renamed into place, and read back from the stick and checked again: a stick that loses bytes is found
 here, at the school, not at the district. Beside the bundles, `封签清单-<station>.html` and
 `.txt` list every sitting with its seal code, to print, sign and hand in with the stick.
 """
@@ -18,7 +20,9 @@ import sqlite_utils
 
 from qmbase.platform import fsync_dir
 
+from . import contract
 from .bundle import MANIFEST, BundleError, read_manifest, verify_bundle
+from .queue import upgrade_legacy_sitting
 
 
 def _copy(src: Path, dest: Path) -> None:
@@ -29,13 +33,22 @@ def _copy(src: Path, dest: Path) -> None:
         os.fsync(fout.fileno())
 
 
-def export_one(row: dict, stick: Path, token: str) -> dict:
+def _write(dest: Path, data: bytes) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as fout:
+        fout.write(data)
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
+def export_one(db: sqlite_utils.Database, row: dict, stick: Path, token: str) -> dict:
     """Copy one queued sitting's bundle to the stick; a dict saying what happened."""
+    row = upgrade_legacy_sitting(db, row)   # sealed by an older version: today's form, as uploads do
     source = Path(row["bundle_dir"])
     out = {"sitting": row["sitting"], "station": row["station"], "seal_code": row["seal_code"],
            "files": row["file_count"], "bytes": row["total_bytes"], "status": "refused",
            "zh": "", "en": ""}
-    check = verify_bundle(source, token)
+    check = verify_bundle(source)
     if not check.ok:
         p = check.problems[0]
         out.update(zh=f"本机的封存包有问题，未导出：{p.zh}", en=f"The bundle on this station is not sound; "
@@ -43,8 +56,12 @@ def export_one(row: dict, stick: Path, token: str) -> dict:
         return out
     target = stick / row["station"] / row["sitting"]
     manifest, data = read_manifest(source)
+    signature = contract.sign(data, contract.signing_key(token)).encode("ascii")
     if (target / MANIFEST).exists():
-        if (target / MANIFEST).read_bytes() == data and verify_bundle(target, token).ok:
+        if (target / MANIFEST).read_bytes() == data and verify_bundle(target).ok:
+            if not (target / contract.SIGNATURE_FILE).is_file() \
+                    or (target / contract.SIGNATURE_FILE).read_bytes() != signature:
+                _write(target / contract.SIGNATURE_FILE, signature)   # the station's token changed
             out.update(status="already", zh="U 盘上已有这个场次，内容一致。", en="Already on the stick, identical.")
             return out
         shutil.rmtree(target)     # an older or damaged copy of the same sitting: write it afresh
@@ -53,12 +70,15 @@ def export_one(row: dict, stick: Path, token: str) -> dict:
     for entry in manifest["files"]:
         _copy(source / entry["path"], staging / entry["path"])
     _copy(source / MANIFEST, staging / MANIFEST)
+    _write(staging / contract.SIGNATURE_FILE, signature)
     os.replace(staging, target)
     fsync_dir(target.parent)
-    again = verify_bundle(target, token)   # read back from the stick itself
-    if not again.ok:
-        out.update(zh=f"写入 U 盘后校验失败（{again.problems[0].zh}）。请换一个 U 盘重试。",
-                   en=f"The copy on the stick does not check ({again.problems[0].en}). Try another stick.")
+    again = verify_bundle(target)   # read back from the stick itself
+    if not again.ok or (target / contract.SIGNATURE_FILE).read_bytes() != signature:
+        why = again.problems[0] if again.problems else None
+        out.update(zh=f"写入 U 盘后校验失败（{why.zh if why else contract.SIGNATURE_FILE}）。请换一个 U 盘重试。",
+                   en=f"The copy on the stick does not check ({why.en if why else contract.SIGNATURE_FILE}). "
+                      f"Try another stick.")
         shutil.rmtree(target, ignore_errors=True)
         return out
     out.update(status="exported", zh="已导出并校验。", en="Exported and checked.")
@@ -80,7 +100,7 @@ def export(db: sqlite_utils.Database, stick: Path | str, token: str,
                             "en": "No sealed sitting with this id; a sitting is sealed when it closes."})
             continue
         try:
-            results.append(export_one(rows[sitting], stick, token))
+            results.append(export_one(db, rows[sitting], stick, token))
         except (OSError, BundleError) as exc:
             results.append({**{k: rows[sitting][k] for k in ("sitting", "station", "seal_code")},
                             "files": 0, "bytes": 0, "status": "refused",

@@ -68,7 +68,7 @@ def test_usb_round_trip(station, data_dir, tmp_path, district, sealed):
     assert out.returncode == 0, out.stderr
     bundle = stick / "S01" / sitting
     names = sorted(p.name for p in bundle.iterdir())
-    assert names == ["incidents.json", "manifest.json", "results.csv", "results.json"]
+    assert names == ["incidents.json", "manifest.json", "manifest.sig", "results.csv", "results.json"]
     assert json.loads((bundle / "incidents.json").read_text("utf-8"))[0]["students"] == ["0001"]
     seal_list = (stick / "S01" / "封签清单-S01.html").read_text("utf-8")
     assert seal in seal_list and sitting in seal_list and "签字" in seal_list
@@ -79,7 +79,9 @@ def test_usb_round_trip(station, data_dir, tmp_path, district, sealed):
     [row] = json.loads(imported.stdout)["sittings"]
     assert (row["station"], row["sitting"], row["status"], row["seal_code"]) == ("S01", sitting, "stored", seal)
     for name in names:
-        assert (data / "files" / "S01" / sitting / name).read_bytes() == (bundle / name).read_bytes()
+        if name != "manifest.sig":   # the signature is checked, not stored as a file
+            assert (data / "files" / "S01" / sitting / name).read_bytes() == (bundle / name).read_bytes()
+    assert not (data / "files" / "S01" / sitting / "manifest.sig").exists()
     assert {r[2] for r in stored_rows(data, sitting)} == {"usb"}
 
     again = station("collector", "import", str(stick), "--data", str(data), "--json")
@@ -100,6 +102,8 @@ def test_usb_round_trip(station, data_dir, tmp_path, district, sealed):
     ("size", "results.json", "大小"),
     ("manifest", "manifest.json", "签名"),
     ("missing", "results.json", "缺少"),
+    ("signature", "manifest.sig", "签名"),
+    ("unsigned", "manifest.sig", "签名"),
 ])
 def test_a_tampered_stick_is_refused_and_nothing_stored(station, tmp_path, district, sealed,
                                                          tamper, path, reason):
@@ -117,12 +121,17 @@ def test_a_tampered_stick_is_refused_and_nothing_stored(station, tmp_path, distr
         manifest = json.loads(target.read_text("utf-8"))
         manifest["closed_at"] = "2026-01-01T00:00:00+08:00"
         target.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    elif tamper == "signature":  # signed under another key (a token not this station's)
+        from uploader import contract
+        data_bytes = (target.parent / "manifest.json").read_bytes()
+        target.write_text(contract.sign(data_bytes, contract.signing_key("another-token")), encoding="ascii")
     else:
         target.unlink()
     out = station("collector", "import", str(stick), "--data", str(data))
     assert out.returncode == 1
     refused = [line for line in out.stdout.splitlines() if "拒收" in line]
-    assert refused and sitting in refused[0] and path in refused[0] and reason in refused[0]
+    shown = "manifest.json" if tamper == "signature" else path   # the manifest is what it fails to vouch for
+    assert refused and sitting in refused[0] and shown in refused[0] and reason in refused[0]
     assert sitting in out.stdout and "sitting" in out.stdout  # English too
     assert stored_rows(data, sitting) == []
     assert not (data / "files" / "S01" / sitting).exists()

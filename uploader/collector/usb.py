@@ -1,11 +1,11 @@
 """Sealed sittings carried by hand (`station collector import DIR`): a school without a network
 brings its bundles on a USB stick, written by `station upload export`.
 
-Each sitting on the stick passes the checks an upload passes, with the upload path's own
-functions: the manifest's format, station, sitting and signature (`sittings.parse_manifest`,
-under the key kept for that station), every path (`storage.check_relative_path`, as tus
-creation checks it) and every file's size and SHA-256 against the manifest. A sitting that
-fails any check is refused as a whole, naming the file and the reason, and nothing of it is
+Each sitting on the stick passes the checks an upload passes, with the contract's own
+functions: the manifest's canonical form, format, station, sitting and its signature (the
+text of `manifest.sig` beside it, under the key kept for that station) by
+`contract.verify_manifest`, every path by `contract.safe_path`, and every file's size and
+SHA-256 against the manifest. A sitting that fails any check is refused as a whole, naming the file and the reason, and nothing of it is
 stored. What passes is stored as `uploads` rows in state done (via 'usb'), exactly where a
 network upload puts them: a later network upload of the same file finds it done and sends
 nothing (tus creation answers with the whole length), and a sitting that came by network
@@ -23,10 +23,11 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .. import contract
 from ..bundle import digest_stream
 from . import incidents, sittings
 from .messages import CollectorError
-from .storage import check_relative_path, check_segment, safe_key
+from .storage import safe_key
 from .store import now_iso
 
 MAX_DEPTH = 3  # stick root / station folder / sitting folder / manifest.json
@@ -88,13 +89,13 @@ def _station_key(db: sqlite_utils.Database, station: str) -> bytes:
                       f"或检查这是否是本区县的 U 盘。",
                       f"Station {station} is not registered on this collector. Add it first "
                       f"(station collector add-station {station}), or check the stick is this district's.")
-    return bytes.fromhex(rows[0]["manifest_key"])
+    return bytes.fromhex(rows[0]["manifest_key"] or "")
 
 
 def _stage(folder: Path, entry: dict, staging: Path) -> Path:
     """Copy one listed file off the stick, hashing it on the way; refuse any difference."""
     rel = entry["path"]
-    if not check_relative_path(rel) or rel == sittings.MANIFEST_PATH:
+    if not contract.safe_path(rel) or rel == sittings.MANIFEST_PATH:
         raise Refused(rel[:200], "bad_path", "文件路径不合规（绝对路径、..、反斜杠或 Windows 不允许的名字）。",
                       "The file path is not allowed (absolute, '..', backslash or a name Windows forbids).")
     source = folder / rel
@@ -139,6 +140,30 @@ def _keep_incidents(db: sqlite_utils.Database, station: str, data: bytes | None)
                 pass  # sealed by an older station, in a shape the form cannot take: it stays in the bundle
 
 
+def _signature(folder: Path) -> str:
+    try:
+        return (folder / contract.SIGNATURE_FILE).read_text("ascii", errors="replace").strip()
+    except FileNotFoundError:
+        raise Refused(contract.SIGNATURE_FILE, "signature",
+                      "U 盘上缺少清单的签名（manifest.sig）。请用新版工作站软件重新导出（station upload export）。",
+                      "The manifest's signature (manifest.sig) is missing from the stick. Export again "
+                      "with the current station software (station upload export).") from None
+
+
+def _refusal(check: contract.ManifestCheck) -> Refused:
+    if check.code == "signature_bad":
+        return Refused(sittings.MANIFEST_PATH, "signature",
+                       "清单的签名不符：清单被改动过，或不是该工作站用其当前令牌签的。未保存任何内容。"
+                       "若工作站换过令牌，请在工作站上重新导出。",
+                       "The manifest's signature does not match: it was altered, or not signed by this "
+                       "station under its current token. Nothing was stored. If the station was given a "
+                       "new token, export again on the station.")
+    return Refused(sittings.MANIFEST_PATH, check.code or "manifest",
+                   f"清单不合规（{check.detail}）：封存后被改动过，或由不兼容的软件写出。未保存任何内容。",
+                   f"The manifest is not valid ({check.detail}): changed after sealing, or written by "
+                   f"incompatible software. Nothing was stored.")
+
+
 def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder: Path,
                   root: Path) -> Outcome:
     shown = str(folder.relative_to(root)) if folder != root else "."
@@ -148,17 +173,16 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
         data, outcome.station, outcome.sitting = _read_head(folder)
         station, sitting = outcome.station, outcome.sitting or folder.name
         outcome.sitting = sitting
-        if not (check_segment(station) and check_segment(sitting)):
+        if not (contract.safe_segment(station) and contract.safe_segment(sitting)):
             raise Refused(sittings.MANIFEST_PATH, "manifest", "清单中的工作站或场次编号不合规。",
                           "The manifest's station or sitting id is not allowed.")
         key = _station_key(db, station)
-        manifest, files, valid = sittings.parse_manifest(data, station, sitting, key)
-        if not valid:
-            raise Refused(sittings.MANIFEST_PATH, "signature",
-                          "清单的签名不符：清单被改动过，或不是该工作站用其令牌封存的。未保存任何内容。",
-                          "The manifest's signature does not match: it was altered, or not sealed by "
-                          "this station under its token. Nothing was stored.")
-        outcome.seal_code = sittings.seal_code(data)
+        signature = _signature(folder)
+        check = contract.verify_manifest(data, signature, key, station, sitting)
+        if not check.ok:
+            raise _refusal(check)
+        files = check.files
+        outcome.seal_code = check.seal_code
         manifest_sha = hashlib.sha256(data).hexdigest()
         known = list(db["sittings"].rows_where("station = ? AND sitting = ? AND signature_ok = 1",
                                                [station, sitting], select="manifest_sha256"))
@@ -197,9 +221,10 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
                 db["uploads"].insert({"id": "usb-" + os.urandom(12).hex(), "station": station,
                                       "sitting": sitting, "path": path, "sha256": sha,
                                       "length": size, "offset": size, "state": "done",
-                                      "created_at": now, "finished_at": now, "via": "usb"})
+                                      "created_at": now, "finished_at": now, "via": "usb",
+                                      "signature": signature if path == sittings.MANIFEST_PATH else None})
         if not known:
-            sittings.record_manifest(db, station, sitting, data, key)
+            sittings.record_manifest(db, station, sitting, data, check)
             with db.conn:
                 db["sittings"].update((station, sitting), {"via": "usb"})
         sittings.update_completeness(db, station, sitting)
