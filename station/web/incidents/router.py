@@ -49,7 +49,7 @@ async def file_incident(request: Request):
     try:
         doc = incidents.add(station, text("category"), text("text"), text("sitting") or None,
                             incidents.parse_students(text("students")), text("action"),
-                            who(request, body))
+                            who(request))
     except (UsageError, SittingError) as exc:
         zh, _, en = str(exc).partition("\n")
         return refuse(zh, en or zh, 400)
