@@ -334,7 +334,7 @@ def test_a_short_pin_stops_the_start_with_what_to_do(data_dir, station):
 
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "station.toml").write_text('[web]\npin = "2468"\n', encoding="utf-8")
-    result = subprocess.run([STATION, "serve", "--host", "0.0.0.0", "--port", "1", "--no-browser"],
+    result = subprocess.run([*STATION, "serve", "--host", "0.0.0.0", "--port", "1", "--no-browser"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "至少需要 6 个字符" in result.stderr and "at least 6" in result.stderr

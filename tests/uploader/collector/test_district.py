@@ -129,10 +129,10 @@ def test_incidents_are_kept_once_and_marked_handled_by_the_district(district):
 def test_both_forms_cell_by_cell(district, tus_for, tmp_path):
     tus = tus_for("S01", district)
     files = {"results.csv": "学籍号,成绩\n0001,12.5\n".encode(), "results.json": b"[]"}
-    manifest = signed_manifest(district.tokens["S01"], "S01", "20260520-01", files)
+    manifest, signature = signed_manifest(district.tokens["S01"], "S01", "20260520-01", files)
     for path, data in files.items():
         tus.upload(data, path=path, sitting="20260520-01")
-    tus.upload(manifest, path="manifest.json", sitting="20260520-01")
+    tus.upload(manifest, path="manifest.json", sitting="20260520-01", signature=signature)
     handled = incident(id=2, category="unwell", students=["0001"], sitting="20260520-01",
                        text="=学生头晕", action="送医务室", at="2026-05-20T09:30:00+08:00")
     post(district, "S01", "/api/stations/S01/incidents", handled)
