@@ -87,7 +87,7 @@ def test_a_new_station_is_set_up_from_the_pages_alone(data_dir, tmp_path, pty_pa
     meter.start()
     try:
         with chromium(sync_api) as browser:
-            page = browser.new_page(viewport=LAPTOP, locale="zh-CN")
+            page = station.page(browser, viewport=LAPTOP, locale="zh-CN")
             errors = page_errors(page)
 
             # The status page of a station never set up sends the teacher to the set-up page.
@@ -190,9 +190,9 @@ def test_a_new_station_is_set_up_from_the_pages_alone(data_dir, tmp_path, pty_pa
         assert config["audio"] == {"input": "pulse", "output": "pulse"}
         assert config["pe"]["devices"] == [{"name": "reach-1", "port": pty.station_end, "driver": "qm-frame",
                                             "item": "sit_and_reach"}]
-        shown = subprocess.run([STATION, "config", "show"], capture_output=True, text=True, timeout=60)
+        shown = subprocess.run([*STATION, "config", "show"], capture_output=True, text=True, timeout=60)
         assert shown.returncode == 0 and "S07" in shown.stdout
-        listed = subprocess.run([STATION, "roster", "list", "--json"], capture_output=True, text=True, timeout=60)
+        listed = subprocess.run([*STATION, "roster", "list", "--json"], capture_output=True, text=True, timeout=60)
         assert "钱二丫" in listed.stdout
         with collector.admin() as admin:
             rows = admin.get("/api/stations", timeout=10).json()["stations"]
@@ -237,7 +237,7 @@ def test_a_station_is_paired_with_the_code_the_district_dashboard_shows(data_dir
             district.screenshot(path=str(shots / "setup-pairing-code.png"))
             assert errors == [], errors
 
-            page = browser.new_page(viewport=LAPTOP, locale="zh-CN")
+            page = station.page(browser, viewport=LAPTOP, locale="zh-CN")
             errors = page_errors(page)
             page.goto(station.url + "/setup?lang=zh")
             page.fill("#collector_url", collector.url)

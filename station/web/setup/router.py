@@ -190,7 +190,7 @@ async def _apply(request: Request, body: dict, changes: dict):
         state.district.reconfigured()
     logged = {k: v for k, v in changes.items() if k != "upload"} | {"collector_url": cfg["upload.collector_url"]}
     with transaction(station.db):
-        audit.record(station.db, who(request, body), "config.setup", "station", cfg["station_id"], None, logged)
+        audit.record(station.db, who(request), "config.setup", "station", cfg["station_id"], None, logged)
     return cfg
 
 
@@ -438,7 +438,7 @@ async def import_roster(request: Request):
     station = request.app.state.station
     try:
         return await run_in_threadpool(_import, station, name, data, body.get("skip_bad") is True,
-                                       who(request, body))
+                                       who(request))
     except roster.RosterError as exc:
         zh, en = _two(exc)
         return refuse(zh, en, 400, "roster")
