@@ -7,7 +7,7 @@ import pytest
 
 from devices.drivers import alge_timy
 from tests.helpers import chromium, needs_chromium, page_errors
-from tests.station.servers import pe_pending, timer_station, wait_for
+from tests.station.servers import page_of, pe_pending, timer_station, wait_for
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_the_page_shows_the_corrected_time_waiting_for_the_proctor(timer):
     [attempt] = wait_for(lambda: pe_pending(client, 1), what="the run")
     client.post("/api/pe/confirm", json={"attempt": attempt["id"], "by": "张老师"})
     with chromium(sync_api) as browser:
-        page = browser.new_page()
+        page = page_of(browser, client)
         errors = page_errors(page)
         page.goto(str(client.base_url) + "/pe")
         impulse("0002", "C1", "36008.95", flag="i")

@@ -383,15 +383,16 @@ def test_without_a_virtual_headset_the_page_says_the_computers_own_is_used(tmp_p
     server = Server(["--data-dir", str(real), "serve", "--simulate", "--port", str(port)], port,
                     env={"PATH": str(tmp_path / "empty")})
     try:
-        info = httpx.get(server.url + "/api/rehearsal", timeout=10).json()
+        client = server.client()
+        info = client.get("/api/rehearsal").json()
         assert info["headset"] is False
         assert len(info["devices"]) == 4 and all(d["plugged"] for d in info["devices"])
-        html = httpx.get(server.url + "/sing", params={"lang": "zh"}, timeout=10).text
+        html = client.get("/sing", params={"lang": "zh"}).text
         assert "没有虚拟耳机" in html and "自带的耳机和麦克风" in html
         assert 'data-action="sing"' not in html
-        html = httpx.get(server.url + "/pe", params={"lang": "en"}, timeout=10).text
+        html = client.get("/pe", params={"lang": "en"}).text
         assert "no virtual headset" in html and "own headset and microphone" in html
-        r = httpx.post(server.url + "/api/rehearsal/sing", json={}, timeout=10)
+        r = client.post("/api/rehearsal/sing", json={})
         assert r.status_code == 409 and r.json()["error"] == "no_headset"
     finally:
         server.stop()

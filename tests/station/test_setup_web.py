@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import tomllib
 
-import httpx
 import pytest
 
 from tests.station.servers import station_serve, wait_for
@@ -20,7 +19,7 @@ def served(data_dir):
     (data_dir / "station.toml").write_text('[singing]\nretake_limit = 3\n[upload]\ntoken = "kept-token"\n',
                                            encoding="utf-8")
     server = station_serve()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with server.client() as client:
         yield client
     server.stop()
 
