@@ -307,13 +307,15 @@ def dashboard(day: Day, browser, data_dir: Path) -> list[str]:
     page.fill("input[name=token]", token)
     page.click("button[type=submit]")
     station_id = day.api.get("/api/status").json()["station_id"]
-    row = page.locator(f'#stations tr[data-id="{station_id}"]')
+    # Schools first; the station's row is inside its school, opened with "expand all".
+    page.click("#expand-all")
+    row = page.locator(f'tr[data-station="{station_id}"]')
     day.expect(row).to_be_visible(timeout=SECONDS)
-    day.expect(row.locator("td").nth(4)).to_contain_text(re.compile("通过|警告"))
-    files = row.locator("td").nth(6)
+    day.expect(row.locator("td").nth(2)).to_contain_text(re.compile("通过|警告"))
+    files = row.locator("td").nth(4)
     day.expect(files).to_have_text(re.compile(r"^(\d+)/\1$"), timeout=SECONDS)
     assert int(files.inner_text().split("/")[0]) >= 4
-    day.expect(row.locator(".seal.pass")).to_have_count(4, timeout=SECONDS)
+    day.expect(row.locator('.badge[data-state="complete"]')).to_have_count(4, timeout=SECONDS)
     day.shot("dashboard", page)
     page.close()
     return errors
