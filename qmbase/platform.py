@@ -8,11 +8,13 @@ here; the Windows ones are exercised under Wine by ``scripts/test-windows``.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 WINDOWS = sys.platform == "win32"
@@ -117,6 +119,25 @@ def unlock(fd: int) -> None:
     import fcntl
 
     fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def held(path: Path, wait_s: float = 120.0):
+    """Hold an exclusive lock on ``path`` (created private if missing), waiting for another
+    holder (a thread or a process) up to ``wait_s``; TimeoutError after that."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait_s
+        while not try_lock(fd):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} stayed locked for {wait_s:.0f} s")
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            unlock(fd)
+    finally:
+        os.close(fd)
 
 
 # --- child processes ------------------------------------------------------------------------

@@ -12,9 +12,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from qmbase.platform import held
 from station import audit, roster, sittings
 from station.context import Station
 from station.errors import UsageError
+
+SEAL_LOCK = ".seal.lock"
 
 
 def bundle_dir(station: Station, sitting_id: str) -> Path:
@@ -82,10 +85,13 @@ def seal_and_queue(station: Station, sitting_id: str, who: str | None = None) ->
         raise UsageError(f"场次 {sitting_id} 还没有关闭：关闭后才能封存上传（station session close {sitting_id}）。\n"
                          f"Sitting {sitting_id} is still open: close it first, then it is sealed.")
     folder = bundle_dir(station, sitting_id)
-    if (folder / "manifest.json").exists():
-        read_manifest(folder)  # a damaged bundle is reported, never re-sealed silently
-        row = queue.enqueue(db, folder)
-    else:
+    # One sealer at a time: the page that closes a sitting and the background pass that seals
+    # what a crash left unsealed (or a `station session close` beside `serve`) would otherwise
+    # build the same bundle together, one deleting the other's half-written files.
+    with held(station.path("bundles") / SEAL_LOCK):
+        if (folder / "manifest.json").exists():
+            read_manifest(folder)  # a damaged bundle is reported, never re-sealed silently
+            return queue.enqueue(db, folder)
         bundle = seal(station, sitting)
         row = queue.enqueue(db, bundle.dir, digests=bundle.digests)
         audit.record(db, station.operator(who), "sitting.seal", "sitting", sitting_id, None,

@@ -25,6 +25,7 @@ from .bundle import MANIFEST, BundleError
 from .client import FileToSend, Refused, Stopped, TusClient, TusError
 
 Progress = Callable[[dict], None]
+RESTART_S = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -85,13 +86,23 @@ def start_thread(open_db: Callable[[], sqlite_utils.Database], collector: Collec
     stop = threading.Event()
 
     def target() -> None:
-        db = open_db()
-        try:
-            run(db, collector, token, stop=stop, **kw)
-        except Refused as e:  # already written on every waiting file for the proctor to see
-            log.error("%s", e)
-        finally:
-            db.close()
+        # The thread must outlive any one fault (a locked database, a proxy's odd answer):
+        # a worker that died quietly would leave a sealed sitting "uploading" all day.
+        while not stop.is_set():
+            db = None
+            try:
+                db = open_db()
+                run(db, collector, token, stop=stop, **kw)
+                return
+            except Refused as e:  # already written on every waiting file for the proctor to see
+                log.error("%s", e)
+                return
+            except Exception:
+                log.exception("upload worker stopped by a fault; starting again in %s s", RESTART_S)
+            finally:
+                if db is not None:
+                    db.close()
+            stop.wait(RESTART_S)
 
     thread = threading.Thread(target=target, name="qm-upload-worker", daemon=True)
     thread.start()
@@ -188,8 +199,15 @@ def _send_file(db, client: TusClient, sitting: dict, row: dict, stop, on_progres
     except Stopped:
         queue.update_file(db, fid, state="queued")
         return
-    except (TusError, OSError) as e:
-        if isinstance(e, OSError):  # unreadable bundle file: say so, and retry like the rest
+    except Exception as e:
+        if not isinstance(e, (TusError, OSError)):
+            # Not one of the collector's answers we know (a proxy's page, a header missing):
+            # the file waits and is tried again like any failure, and the log keeps the trace.
+            log.exception("upload of %s failed", row["path"])
+            e = TusError(f"上传时出现意外错误（{type(e).__name__}），稍后自动重试。若一直如此，请联系信息中心。",
+                         f"Unexpected error while uploading ({type(e).__name__}); will retry. If it "
+                         "persists, contact the information center.")
+        elif isinstance(e, OSError):  # unreadable bundle file: say so, and retry like the rest
             e = TusError(f"读取场次包文件失败：{row['path']}（{e.strerror}）。请联系信息中心。",
                          f"Cannot read bundle file {row['path']} ({e.strerror}). Contact the "
                          "information center.")

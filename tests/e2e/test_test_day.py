@@ -9,6 +9,7 @@ proctor's guide in docs/ uses them). It fails on any console error or failed req
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -293,8 +294,12 @@ def uploads_arrive(day: Day) -> None:
     cards = day.page.locator("#uploads article.upload")
     day.expect(cards).to_have_count(4, timeout=SECONDS)
     # Every sitting uploads by itself; the page refreshes itself.
-    day.expect(day.page.locator('#uploads article.upload[data-state="done"]')).to_have_count(
-        4, timeout=240_000)
+    try:
+        day.expect(day.page.locator('#uploads article.upload[data-state="done"]')).to_have_count(
+            4, timeout=240_000)
+    except AssertionError as e:  # say which file waits, and why, not only "3 of 4"
+        raise AssertionError(json.dumps(day.api.get("/api/uploads").json(), ensure_ascii=False,
+                                        indent=1)) from e
     day.shot("uploads-done")
 
 

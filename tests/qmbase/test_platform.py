@@ -12,7 +12,7 @@ import pytest
 
 from qmbase import platform
 from qmbase.platform import (WINDOWS, child_group_options, free_bytes, is_com_port, is_private,
-                             make_private_dir, port_name, replace_durably, stop_child, try_lock,
+                             held, make_private_dir, port_name, replace_durably, stop_child, try_lock,
                              unlock, write_private_text)
 from tests.helpers import reads_acls_back
 
@@ -90,6 +90,16 @@ def test_a_lock_keeps_a_second_holder_out_until_released(tmp_path):
         os.close(first)
         os.close(second)
 
+
+
+def test_held_waits_for_the_holder_and_gives_up_after_its_wait(tmp_path):
+    path = tmp_path / "seal.lock"
+    with held(path):
+        with pytest.raises(TimeoutError):
+            with held(path, wait_s=0.2):
+                pass
+    with held(path, wait_s=0.2):   # released: the next holder gets it at once
+        pass
 
 def test_replace_durably_and_free_bytes(tmp_path):
     tmp = tmp_path / "a.json.tmp"

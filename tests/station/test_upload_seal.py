@@ -55,3 +55,37 @@ def test_the_sheet_carries_the_long_seal_code(station, data_dir, tmp_path):
     closed = close_pe_sitting(station, tmp_path)
     sheet = station("session", "sheet", closed["id"], check=True).stdout
     assert closed["seal_code"] in sheet and len(closed["seal_code"]) == 19
+
+
+def test_two_sealers_at_once_make_one_bundle(station, data_dir):
+    """The page closing a sitting and the background pass sealing what a crash left unsealed
+    can meet: they must not build the same bundle together."""
+    import threading
+
+    from station import sealing, sittings
+    from station.context import Station
+    from uploader.bundle import read_manifest
+
+    opened = json.loads(station("session", "open", "--kind", "singing", "--json", check=True).stdout)
+    sittings.close_sitting(Station.open(str(data_dir)).db, opened["id"], "张老师")  # closed, not sealed
+    start, rows, errors = threading.Barrier(6), [], []
+
+    def seal():
+        s = Station.open(str(data_dir))
+        start.wait()
+        try:
+            rows.append(sealing.seal_and_queue(s, opened["id"]))
+        except Exception as e:  # noqa: BLE001 - every failure is the finding
+            errors.append(e)
+
+    threads = [threading.Thread(target=seal) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and len(rows) == 6
+    manifest, data = read_manifest(data_dir / "bundles" / opened["id"])
+    assert {r["manifest_sha256"] for r in rows} == {__import__("hashlib").sha256(data).hexdigest()}
+    assert not (data_dir / "bundles" / (opened["id"] + ".partial")).exists()
+    status = json.loads(station("upload", "status", "--json", check=True).stdout)["sittings"]
+    assert len(status) == 1
