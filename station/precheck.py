@@ -12,7 +12,7 @@ from qmbase.db import transaction
 
 def context(station: Station, audio_in: str | None = None, audio_out: str | None = None,
             interactive: bool = False, prompt: Callable[[str], None] | None = None) -> dict:
-    from devices.precheck.runner import context_from_config
+    from precheck.runner import context_from_config
 
     ctx = context_from_config(station.config.nested(), str(station.data_dir))
     ctx["version"] = __version__
@@ -32,14 +32,14 @@ def context(station: Station, audio_in: str | None = None, audio_out: str | None
 
 
 def run(station: Station, ctx: dict, network: bool = True, on_result=None):
-    from devices.precheck.runner import run_precheck
+    from precheck.runner import run_precheck
 
     return run_precheck(ctx, network=network, on_result=on_result)
 
 
 def save(station: Station, report) -> int:
     """Keep the report and, when a collector is configured, queue it to be sent."""
-    from devices.precheck.report import to_json
+    from precheck.report import to_json
 
     document = to_json(report)
     db = station.db

@@ -39,7 +39,7 @@ for key, value in (("XDG_RUNTIME_DIR", RUNTIME), ("PULSE_SERVER", f"unix:{RUNTIM
 
 def one_run(ctx_file: str, mode: str) -> None:
     """In a fresh process: run the pre-check once, print its figures as one JSON line."""
-    from devices.precheck.runner import run, standard_groups
+    from precheck.runner import run, standard_groups
 
     ctx = json.loads(Path(ctx_file).read_text())
     groups = standard_groups(ctx, network=bool(ctx.get("collector_url")), audio=ctx.pop("_audio"))

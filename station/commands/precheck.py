@@ -16,7 +16,7 @@ def _ask(text: str) -> None:
 
 
 def run(args) -> int:
-    from devices.precheck import report as render
+    from precheck import report as render
 
     station = Station.open(args.data_dir)
     ctx = precheck.context(station, args.audio_in, args.audio_out, args.interactive,

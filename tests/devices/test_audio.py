@@ -142,7 +142,7 @@ def test_a_hung_device_call_times_out_with_a_bilingual_error():
 
 
 def test_importing_the_audio_modules_does_not_load_portaudio():
-    code = ("import sys, devices.audio, devices.precheck.audio; "
+    code = ("import sys, devices.audio, precheck.audio; "
             "sys.exit('sounddevice' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60).returncode == 0
 

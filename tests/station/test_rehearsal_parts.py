@@ -263,7 +263,7 @@ def test_nothing_listening_loses_the_measurement_as_a_real_device_does():
 
 
 def test_the_precheck_queries_a_simulated_scale_over_its_url():
-    from devices.precheck.serialcheck import check_serial_device
+    from precheck.serialcheck import check_serial_device
     from station.rehearsal.devices import SimulatedDevice
 
     device = SimulatedDevice("weight-1", "mt-sics", "weight").plug()
@@ -276,8 +276,8 @@ def test_the_precheck_queries_a_simulated_scale_over_its_url():
 
 
 def test_an_unplugged_simulated_device_fails_the_precheck_as_a_missing_port():
-    from devices.precheck.report import title
-    from devices.precheck.serialcheck import check_serial_device
+    from precheck.report import title
+    from precheck.serialcheck import check_serial_device
     from station.rehearsal.devices import SimulatedDevice
 
     device = SimulatedDevice("weight-1", "mt-sics", "weight").plug()

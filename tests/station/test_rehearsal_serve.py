@@ -199,7 +199,7 @@ def test_the_precheck_finds_every_device_when_the_trainer_presses_measure(rehear
     import threading
     import tomllib
 
-    from devices.precheck.serialcheck import check_serial_device
+    from precheck.serialcheck import check_serial_device
 
     config = tomllib.loads((rehearsal.dir / "station.toml").read_text(encoding="utf-8"))
     for device in config["pe"]["devices"]:

@@ -23,7 +23,7 @@ def test_with_the_district_ca_set_once_precheck_outbox_and_uploads_all_get_throu
         station, data_dir, tmp_path, tls_collector):
     from station import outbox, precheck
     from station.context import Station
-    from devices.precheck import network
+    from precheck import network
 
     token = tls_collector.add_station("S01")
     assert tls_collector.url.startswith("https://")
@@ -70,7 +70,7 @@ def test_without_the_district_ca_nothing_is_sent_and_the_reason_is_kept(station,
 
 def test_plain_http_to_another_computer_warns_in_the_precheck_and_is_not_uploaded_to(station, data_dir,
                                                                                     tmp_path):
-    from devices.precheck import network
+    from precheck import network
     from qmbase.collector_link import CollectorLink
     from station import precheck
     from station.context import Station

@@ -105,7 +105,7 @@ class Meter:
         return audio.open_duplex(index, False, rate, blocksize=int(rate * BLOCK_S))
 
     def _read(self, stream, stop: threading.Event) -> None:
-        from devices.precheck.audio import rms_dbfs
+        from precheck.audio import rms_dbfs
 
         while not stop.is_set():
             try:
@@ -177,7 +177,7 @@ class Desk:
         self.listeners.publish(event)
 
     def _run(self, network: bool) -> None:
-        from devices.precheck.report import OVERALL_TEXT
+        from precheck.report import OVERALL_TEXT
 
         done: dict
         try:
@@ -213,7 +213,7 @@ class Desk:
 
 def check_event(result) -> dict:
     """One finished check as the page shows it: name, status, what was found, what to do."""
-    from devices.precheck.report import STATUS_TEXT, title
+    from precheck.report import STATUS_TEXT, title
 
     title_zh, title_en = title(result.id)
     status_zh, status_en = STATUS_TEXT[result.status]

@@ -329,7 +329,7 @@ async def tone(request: Request):
 
 def _level(device: str) -> dict:
     from devices import audio
-    from devices.precheck.audio import rms_dbfs
+    from precheck.audio import rms_dbfs
 
     index = audio.with_timeout(lambda: audio.find_device(device, "input"), audio.OPEN_TIMEOUT_S,
                                "查找设备", "looking for the device")

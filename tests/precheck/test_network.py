@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from devices.precheck import network, system
-from devices.precheck.runner import run
+from precheck import network, system
+from precheck.runner import run
 
 TOKEN = "tok-S01-test"
 
@@ -337,8 +337,8 @@ def test_tls_skips_plain_http(collector):
 # --- the standard run, end to end ----------------------------------------------------
 
 def test_standard_run_without_audio(collector, tmp_path):
-    from devices.precheck.report import to_json
-    from devices.precheck.runner import context_from_config, run_precheck
+    from precheck.report import to_json
+    from precheck.runner import context_from_config, run_precheck
 
     server = collector(clock_offset_s=90, expected_version="0.1.0")
     config = {"station_id": "S09", "upload": {"collector_url": server.url, "token": TOKEN},

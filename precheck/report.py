@@ -14,8 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from devices.precheck.check import CheckResult
-from devices.precheck.runner import Report
+from precheck.check import CheckResult
+from precheck.runner import Report
 
 # What each check is called, for people. Serial ports get "串口设备 COM3".
 TITLES: dict[str, tuple[str, str]] = {

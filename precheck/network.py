@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from devices.precheck.check import CheckResult
+from precheck.check import CheckResult
 from qmbase.collector_link import CollectorLink
-from devices.precheck.system import DayPlan, expected_day_bytes, human_bytes
+from precheck.system import DayPlan, expected_day_bytes, human_bytes
 
 HTTP_TIMEOUT_S = 5.0
 SLOW_HEALTH_S = 1.0              # a health answer slower than this is worth a warning

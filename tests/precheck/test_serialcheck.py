@@ -10,8 +10,8 @@ import pytest
 import serial
 
 from devices.drivers import mt_sics, qm_frame
-from devices.precheck.runner import run
-from devices.precheck.serialcheck import check_serial_device, serial_checks
+from precheck.runner import run
+from precheck.serialcheck import check_serial_device, serial_checks
 
 pytestmark = pytest.mark.serial
 ROOT = Path(__file__).resolve().parents[3]

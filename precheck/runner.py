@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from devices.precheck.check import CheckResult
+from precheck.check import CheckResult
 
 CheckFn = Callable[[dict], "CheckResult | list[CheckResult]"]
 DEFAULT_TIMEOUT_S = 10.0
@@ -197,12 +197,12 @@ def standard_groups(ctx: dict, *, network: bool = True, audio: bool = True,
     audio (one headset) | network, clock and version (one collector, one health answer) |
     disk | one group per serial port.
     """
-    from devices.precheck import network as net, system
+    from precheck import network as net, system
 
     groups: dict[str, list[Check | CheckFn]] = {}
     if audio:
         try:
-            from devices.precheck.audio import AUDIO_CHECKS
+            from precheck.audio import AUDIO_CHECKS
             groups["audio"] = list(AUDIO_CHECKS)
         except Exception as exc:  # noqa: BLE001 - no PortAudio is a finding, not a crash
             groups["audio"] = [unavailable("audio.output", exc)]
@@ -210,7 +210,7 @@ def standard_groups(ctx: dict, *, network: bool = True, audio: bool = True,
         groups["network"] = [*net.CHECKS, system.check_clock_skew, system.check_software_version]
     groups["disk"] = [system.check_disk_free]
     if serial:
-        from devices.precheck.serialcheck import serial_checks
+        from precheck.serialcheck import serial_checks
 
         for check in serial_checks(ctx.get("pe_devices") or []):
             groups[check.id] = [check]

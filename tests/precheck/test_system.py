@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 
-from devices.precheck.system import DayPlan, check_disk_free, expected_day_bytes
+from precheck.system import DayPlan, check_disk_free, expected_day_bytes
 
 
 def test_day_estimate_names_its_assumptions():

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
-from devices.precheck import report as rp
-from devices.precheck.check import CheckResult
-from devices.precheck.runner import Report
+from precheck import report as rp
+from precheck.check import CheckResult
+from precheck.runner import Report
 
 
 def sample_report(with_audio: bool = True) -> Report:
@@ -28,7 +28,7 @@ def sample_report(with_audio: bool = True) -> Report:
             "audio.input", "pass", "麦克风正常", "Microphone OK",
             {"rms_dbfs": np.float64(-21.5), "seconds": 3.0,
              "envelope_dbfs": (-30 + 10 * np.sin(t)).astype(np.float32),
-             # the shape devices/precheck/audio.py gives
+             # the shape precheck/audio.py gives
              "spectrum": {"freq_hz": list(np.geomspace(50, 20000, 128)), "db": [-60.0] * 128},
              "peak_dbfs": -math.inf}))
     return Report("S01", "2026-11-22T09:00:00+08:00", 4.2, checks)

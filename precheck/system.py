@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from qmbase.platform import clock_fix_hint, free_bytes
-from devices.precheck.check import CheckResult
+from precheck.check import CheckResult
 
 CLOCK_WARN_S = 2.0
 CLOCK_FAIL_S = 60.0
@@ -102,7 +102,7 @@ def clock_skew_s(date_header: str, sent_at: float, received_at: float) -> float:
 
 
 def check_clock_skew(ctx: dict) -> CheckResult:
-    from devices.precheck import network
+    from precheck import network
 
     if not ctx.get("collector_url"):
         return network.not_configured("clock.skew")
@@ -163,7 +163,7 @@ def compare_versions(a: str, b: str) -> int:
 
 
 def check_software_version(ctx: dict) -> CheckResult:
-    from devices.precheck import network
+    from precheck import network
 
     mine = ctx.get("version") or station_version()
     if not ctx.get("collector_url"):

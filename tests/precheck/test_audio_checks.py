@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from devices import audio
-from devices.precheck import audio as checks
+from precheck import audio as checks
 from tests.devices.headset import RATE, ROOT, PrivateHeadset
 
 
@@ -171,10 +171,10 @@ def test_checks_fail_with_a_reason_when_pulseaudio_stops_under_them(on_headset):
 
 @pytest.mark.audio
 def test_audio_checks_with_pulseaudio_stopped_exit_1_without_traceback(tmp_path):
-    """`python -m devices.precheck.audio` in a fresh process that finds no sound server."""
+    """`python -m precheck.audio` in a fresh process that finds no sound server."""
     dead = PrivateHeadset(tmp_path / "stopped")  # its server was never started
     env = {**os.environ, **dead.env}
-    proc = subprocess.run([sys.executable, "-m", "devices.precheck.audio"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "precheck.audio"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -318,7 +318,7 @@ def test_chirp_and_correlation_are_scipys():
 
 def test_the_audio_checks_do_not_import_scipy_signal():
     # Importing scipy.signal takes 6-8 s under Wine: most of the microphone check's 10 s.
-    code = ("import sys, numpy as np; from devices.precheck import audio as a; "
+    code = ("import sys, numpy as np; from precheck import audio as a; "
             "x = np.random.default_rng(1).standard_normal(48000) * 0.01; "
             "a.analyse_input(x, 48000); a.spectrum(x, 48000); a.level_envelope(x, 48000); "
             "a.find_test_signal(x, a.chirp(0.4, 48000), 48000, 0); "
@@ -332,7 +332,7 @@ def test_the_audio_checks_do_not_import_scipy_signal():
 def test_a_timed_out_audio_check_keeps_its_id():
     import threading
 
-    from devices.precheck.runner import as_check, run
+    from precheck.runner import as_check, run
 
     assert [as_check(c).id for c in checks.AUDIO_CHECKS] == \
         ["audio.output", "audio.input", "audio.loopback", "audio.sample_rate"]

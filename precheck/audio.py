@@ -41,7 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 from devices import audio
-from devices.precheck.check import CheckResult
+from precheck.check import CheckResult
 
 SILENCE_DBFS = -120.0
 TONE_HZ = 1000.0
@@ -572,7 +572,7 @@ def _stderr_prompt(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m devices.precheck.audio [--interactive]``: the audio checks alone, as JSON.
+    """``python -m precheck.audio [--interactive]``: the audio checks alone, as JSON.
 
     Exit 1 when any check failed, 0 otherwise (the shape of ``station precheck --json``'s
     ``checks``); for trying a headset without the whole station.

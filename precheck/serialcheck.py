@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from qmbase.platform import WINDOWS
-from devices.precheck.check import CheckResult
-from devices.precheck.runner import Check
+from precheck.check import CheckResult
+from precheck.runner import Check
 
 WAIT_S = 3.0            # how long a device may take to send its first frame
 PROBE_EVERY_S = 1.0     # ask again: the first probe may land while the scale is busy

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from devices.precheck.check import CheckResult
-from devices.precheck.runner import Check, overall, run
+from precheck.check import CheckResult
+from precheck.runner import Check, overall, run
 
 
 def ok(check_id: str, status: str = "pass"):
@@ -115,8 +115,8 @@ def test_importing_the_precheck_loads_nothing_heavy():
     import subprocess
     import sys
 
-    code = ("import sys, devices.precheck.runner, devices.precheck.network, "
-            "devices.precheck.system, devices.precheck.serialcheck, devices.precheck.report; "
+    code = ("import sys, precheck.runner, precheck.network, "
+            "precheck.system, precheck.serialcheck, precheck.report; "
             "print(sorted(m for m in ('numpy', 'httpx', 'matplotlib', 'serial', 'rich', "
             "'jinja2', 'sounddevice') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from devices.precheck import network, system
+from precheck import network, system
 
 
 @pytest.fixture
