@@ -1,27 +1,11 @@
 """Audio pre-checks: the headset's earphones, microphone, the path between them, and rates.
 
-Four checks, each ``check(ctx) -> CheckResult`` (see ``check.py``); the runner gives each a
-timeout, and every device call in here is bounded as well (``devices.audio.with_timeout``).
+Four checks, each ``check(ctx) -> CheckResult`` (see ``check.py``; declared in
+``registry.py``); the runner gives each a timeout, and every device call in here is bounded as
+well (``devices.audio.with_timeout``). They read the ``audio_*``, ``interactive``, ``prompt``,
+``loopback_expected`` and threshold fields of :class:`precheck.context.Context`.
 
-``ctx`` keys read here (all optional):
-
-=======================  =======  ==========================================================
-``audio_input``          ""       substring of the microphone's name; "" = system default
-``audio_output``         ""       substring of the earphones' name; "" = system default
-``interactive``          False    ask the operator (``prompt``) to listen and to speak
-``prompt``               None     ``prompt(text) -> str``: shows ``text``, returns the
-                                  operator's answer once they are ready (e.g. ``input``)
-``loopback_expected``    False    a loopback cable or virtual device is fitted: not finding
-                                  the test signal is then a failure, not a skip
-``input_seconds``        3.0      length of the microphone recording
-``speech_seconds``       5.0      length of the interactive speech recording
-``noise_floor_warn_dbfs`` -40     a louder noise floor is a warning (noisy room, hum)
-``speech_peak_min_dbfs`` -30      interactive speech test: pass thresholds
-``speech_peak_max_dbfs`` -3
-``speech_snr_min_db``    20
-=======================  =======  ==========================================================
-
-The input check leaves the noise floor it measured in ``ctx["audio_noise_floor_dbfs"]``
+The input check leaves the noise floor it measured in ``ctx.noise_floor_dbfs``
 for the speech test; the loopback check measures its own from its lead-in, so the order
 the runner picks does not matter.
 
@@ -42,6 +26,7 @@ import numpy as np
 
 from devices import audio
 from precheck.check import CheckResult
+from precheck.context import Context
 
 SILENCE_DBFS = -120.0
 TONE_HZ = 1000.0
@@ -54,28 +39,7 @@ CHIRP_SECONDS = 0.15
 CHIRP_HZ = (300.0, 3000.0)
 LEAD_IN_SECONDS = 0.25      # silence before the chirp: the loopback's own noise floor
 MAX_LATENCY_SECONDS = 0.6   # how long after the chirp we keep listening for it
-SPEECH_SECONDS = 5.0
 FRAME_SECONDS = 0.05        # level frames for noise floor and speech
-
-DEFAULTS: dict[str, Any] = {
-    "audio_input": "",
-    "audio_output": "",
-    "interactive": False,
-    "prompt": None,
-    "loopback_expected": False,
-    "input_seconds": 3.0,
-    "speech_seconds": SPEECH_SECONDS,
-    "noise_floor_warn_dbfs": -40.0,
-    "speech_peak_min_dbfs": -30.0,
-    "speech_peak_max_dbfs": -3.0,
-    "speech_snr_min_db": 20.0,
-}
-
-
-def _opt(ctx: dict, key: str) -> Any:
-    value = ctx.get(key)
-    return DEFAULTS[key] if value is None else value
-
 
 # ---------------------------------------------------------------- pure analysis
 
@@ -298,9 +262,9 @@ def analyse_speech(x: np.ndarray, rate: int, noise_dbfs: float, peak_min: float 
 
 def _device_fault(check_id: str):
     """Turn any device fault raised inside a check into a ``fail`` with the reason and fix."""
-    def wrap(fn: Callable[[dict], CheckResult]) -> Callable[[dict], CheckResult]:
+    def wrap(fn: Callable[[Context], CheckResult]) -> Callable[[Context], CheckResult]:
         @functools.wraps(fn)
-        def run(ctx: dict) -> CheckResult:
+        def run(ctx: Context) -> CheckResult:
             started = time.monotonic()
             try:
                 result = fn(ctx)
@@ -316,7 +280,6 @@ def _device_fault(check_id: str):
                                      {"error": "portaudio"}, err.fix_zh, err.fix_en)
             result.details.setdefault("elapsed_s", round(time.monotonic() - started, 2))
             return result
-        run.check_id = check_id  # the runner's id for a timeout or a crash: not "check_input"
         return run
     return wrap
 
@@ -325,9 +288,9 @@ def _bounded(fn: Callable[[], Any], what_zh: str, what_en: str) -> Any:
     return audio.with_timeout(fn, audio.OPEN_TIMEOUT_S, what_zh, what_en)
 
 
-def _device(ctx: dict, kind: audio.Kind) -> dict[str, Any]:
+def _device(ctx: Context, kind: audio.Kind) -> dict[str, Any]:
     """The configured device's description (AudioDeviceError if it is not there)."""
-    substring = _opt(ctx, f"audio_{kind}")
+    substring = ctx.audio_input if kind == "input" else ctx.audio_output
     index = _bounded(lambda: audio.find_device(substring, kind), "查找设备", "looking for the device")
     info = _bounded(lambda: audio.device_info(index), "查找设备", "looking for the device")
     return {"index": index, "name": info["name"], "host_api": info["host_api"],
@@ -338,15 +301,15 @@ def _rate(device: int, kind: audio.Kind) -> int:
     return _bounded(lambda: audio.choose_rate(device, kind), "检查采样率", "checking sample rates")
 
 
-def _ask(ctx: dict, text: str) -> str:
-    prompt = ctx.get("prompt")
+def _ask(ctx: Context, text: str) -> str:
+    prompt = ctx.prompt
     return str(prompt(text) or "") if prompt else ""
 
 
 # ---------------------------------------------------------------- the checks
 
 @_device_fault("audio.output")
-def check_output(ctx: dict) -> CheckResult:
+def check_output(ctx: Context) -> CheckResult:
     """The earphones open at 48 kHz (else 44.1 kHz) and play a 1 kHz tone at -20 dBFS."""
     dev = _device(ctx, "output")
     rate = _rate(dev["index"], "output")
@@ -360,7 +323,7 @@ def check_output(ctx: dict) -> CheckResult:
     details = {"device": dev, "samplerate": rate, "channels": channels, "tone_hz": TONE_HZ,
                "tone_dbfs": TONE_DBFS, "tone_seconds": TONE_SECONDS,
                "underflows": stats.output_underflows, "underflows_in_tone": breaks}
-    if ctx.get("interactive") and ctx.get("prompt"):
+    if ctx.interactive and ctx.prompt:
         answer = _ask(ctx, "刚才耳机里有没有听到“嘟”的一声？听到请输入 y，没听到输入 n。 / "
                            "Did you hear a beep in the earphones? Type y if you did, n if not.")
         details["operator_heard"] = answer.strip().lower()[:1] in ("y", "是", "")
@@ -400,15 +363,15 @@ _INPUT_FAIL = {
 
 
 @_device_fault("audio.input")
-def check_input(ctx: dict) -> CheckResult:
+def check_input(ctx: Context) -> CheckResult:
     """The microphone opens and records; the noise floor is measured; zeros and stuck fail."""
     dev = _device(ctx, "input")
     rate = _rate(dev["index"], "input")
-    seconds = float(_opt(ctx, "input_seconds"))
+    seconds = float(ctx.input_seconds)
     x = audio.record(seconds, rate, dev["index"])
-    found = analyse_input(x, rate, float(_opt(ctx, "noise_floor_warn_dbfs")))
+    found = analyse_input(x, rate, float(ctx.noise_floor_warn_dbfs))
     if found["verdict"] not in _INPUT_FAIL:  # a dead microphone's "floor" would flatter the SNR
-        ctx["audio_noise_floor_dbfs"] = found["noise_floor_dbfs"]
+        ctx.noise_floor_dbfs = found["noise_floor_dbfs"]
     details = {"device": dev, "samplerate": rate, **found,
                "envelope_dbfs": level_envelope(x, rate), "spectrum": spectrum(x, rate)}
     verdict = found["verdict"]
@@ -436,14 +399,14 @@ def check_input(ctx: dict) -> CheckResult:
 
 
 @_device_fault("audio.loopback")
-def check_loopback(ctx: dict) -> CheckResult:
+def check_loopback(ctx: Context) -> CheckResult:
     """Earphones to microphone: a played chirp found again (latency, level); or speech.
 
     Without a loopback the chirp cannot come back: that is the normal state of a real
     headset, so the check says ``skip`` with how to test the microphone instead (speech in
     ``--interactive``), unless ``loopback_expected`` says a cable or virtual device is fitted.
     """
-    if ctx.get("interactive") and ctx.get("prompt"):
+    if ctx.interactive and ctx.prompt:
         return _speech_test(ctx)
     dev_in, dev_out = _device(ctx, "input"), _device(ctx, "output")
     rate = _bounded(lambda: _common_rate(dev_in["index"], dev_out["index"]),
@@ -465,7 +428,7 @@ def check_loopback(ctx: dict) -> CheckResult:
                            f"电平 {found['level_dbfs']:.0f} dBFS",
                            f"Earphone-to-microphone path works: round trip {found['latency_ms']:.0f} ms, "
                            f"level {found['level_dbfs']:.0f} dBFS", details)
-    if ctx.get("loopback_expected"):
+    if ctx.loopback_expected:
         return CheckResult("audio.loopback", "fail",
                            "回路测试信号没有从麦克风录到", "The loopback test signal was not heard by the microphone",
                            details,
@@ -489,20 +452,20 @@ def _common_rate(dev_in: int, dev_out: int) -> int:
     return both[0]
 
 
-def _speech_test(ctx: dict) -> CheckResult:
+def _speech_test(ctx: Context) -> CheckResult:
     """The operator says 一二三四五; level and SNR against the noise floor measured first."""
     dev = _device(ctx, "input")
     rate = _rate(dev["index"], "input")
-    noise = ctx.get("audio_noise_floor_dbfs")
+    noise = ctx.noise_floor_dbfs
     if noise is None:  # the input check did not run first: measure the quiet room now
         noise = noise_floor_dbfs(audio.record(1.0, rate, dev["index"]), rate)
-    seconds = float(_opt(ctx, "speech_seconds"))
+    seconds = float(ctx.speech_seconds)
     _ask(ctx, f"请对着麦克风用平常的音量说“一二三四五”。准备好后按回车，录音 {seconds:.0f} 秒。 / "
               f"Say \"yi er san si wu\" (one to five in Chinese) into the microphone in a normal "
               f"voice. Press Enter when ready; recording lasts {seconds:.0f} s.")
     x = audio.record(seconds, rate, dev["index"])
-    found = analyse_speech(x, rate, float(noise), float(_opt(ctx, "speech_peak_min_dbfs")),
-                           float(_opt(ctx, "speech_peak_max_dbfs")), float(_opt(ctx, "speech_snr_min_db")))
+    found = analyse_speech(x, rate, float(noise), float(ctx.speech_peak_min_dbfs),
+                           float(ctx.speech_peak_max_dbfs), float(ctx.speech_snr_min_db))
     details = {"mode": "speech", "device": dev, "samplerate": rate, **found,
                "envelope_dbfs": level_envelope(x, rate), "spectrum": spectrum(x, rate)}
     if found["ok"]:
@@ -520,7 +483,7 @@ def _speech_test(ctx: dict) -> CheckResult:
 
 
 @_device_fault("audio.sample_rate")
-def check_sample_rate(ctx: dict) -> CheckResult:
+def check_sample_rate(ctx: Context) -> CheckResult:
     """Which of 48 000, 44 100 and 16 000 Hz the microphone and earphones accept."""
     dev_in, dev_out = _device(ctx, "input"), _device(ctx, "output")
     rates_in = _bounded(lambda: audio.supported_rates(dev_in["index"], "input"),
@@ -553,15 +516,12 @@ def check_sample_rate(ctx: dict) -> CheckResult:
                        "check again.")
 
 
-#: In the order a run should use: the input check leaves its noise floor for the speech test.
-AUDIO_CHECKS: list[Callable[[dict], CheckResult]] = [check_output, check_input, check_loopback,
-                                                     check_sample_rate]
-
-
-def run_audio_checks(ctx: dict | None = None) -> list[CheckResult]:
+def run_audio_checks(ctx: Context | None = None) -> list[CheckResult]:
     """All four, one after the other (the real runner adds its timeouts around each)."""
-    ctx = dict(ctx or {})
-    return [check(ctx) for check in AUDIO_CHECKS]
+    from precheck.registry import AUDIO
+
+    ctx = ctx or Context()
+    return [check.fn(ctx) for check in AUDIO]
 
 
 def _stderr_prompt(text: str) -> str:
@@ -578,10 +538,10 @@ def main(argv: list[str] | None = None) -> int:
     ``checks``); for trying a headset without the whole station.
     """
     args = sys.argv[1:] if argv is None else argv
-    ctx: dict[str, Any] = {"interactive": "--interactive" in args, "prompt": _stderr_prompt}
+    ctx = Context(interactive="--interactive" in args, prompt=_stderr_prompt)
     for flag, key in (("--audio-in", "audio_input"), ("--audio-out", "audio_output")):
         if flag in args and args.index(flag) + 1 < len(args):
-            ctx[key] = args[args.index(flag) + 1]
+            setattr(ctx, key, args[args.index(flag) + 1])
     results = run_audio_checks(ctx)
     json.dump([r.to_json() for r in results], sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")

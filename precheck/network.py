@@ -1,10 +1,9 @@
 """Checks of the road to the district collector: DNS, health, TLS certificate, throughput.
 
-Each check is ``fn(ctx) -> CheckResult``. ctx keys read here: ``collector_url`` (empty:
-the station does not upload, every network check says ``skip``), ``token`` (the
-station's, for the throughput probe), ``ca_bundle`` (a district CA file, for a
-collector whose certificate the district signed itself), ``http_timeout_s`` (default 5)
-and the day plan keys of :class:`system.DayPlan`.
+Each check is ``fn(ctx) -> CheckResult``. Every request goes through ``ctx.link``, the
+station's one collector client (``qmbase.collector_link``): its URL (empty: the station does
+not upload, every network check says ``skip``), token, district CA file and TLS trust are
+the very ones its uploads use. ``ctx.http_timeout_s`` bounds each request.
 
 ``GET /api/health`` is fetched once per run and shared (``collector_health``): the
 collector, clock and version checks all read it, so a dead collector costs one
@@ -15,21 +14,17 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from precheck.check import CheckResult
-from qmbase.collector_link import CollectorLink
-from precheck.system import DayPlan, expected_day_bytes, human_bytes
+from precheck.context import Context
+from precheck.dayplan import expected_day_bytes, human_bytes
 
-HTTP_TIMEOUT_S = 5.0
 SLOW_HEALTH_S = 1.0              # a health answer slower than this is worth a warning
 TLS_WARN_DAYS = 14
-PROBE_BYTES = 4 * 1024 * 1024
-PROBE_MAX_S = 6.0                # stop the probe early on a slow line: the rate is known by then
 UPLOAD_WARN_S = 30 * 60          # the day's recordings should reach the collector within 30 min
 
 FIX_ADDRESS_ZH = "请核对 station.toml 中的汇总服务器地址（upload.collector_url），检查网线和网络，然后重新检查。"
@@ -42,29 +37,12 @@ def not_configured(check_id: str) -> CheckResult:
                        {"collector_url": ""})
 
 
-def collector_url(ctx: dict) -> str:
-    return str(ctx.get("collector_url") or "").rstrip("/")
+def collector_url(ctx: Context) -> str:
+    return ctx.link.base_url
 
 
-def link(ctx: dict) -> CollectorLink:
-    """The station's collector link: the same TLS trust and token its uploads use.
-
-    ``ctx["collector_link"]`` when the station passes one, else built from the ctx keys."""
-    given = ctx.get("collector_link")
-    if isinstance(given, CollectorLink):
-        return given
-    return CollectorLink(url=collector_url(ctx), token=str(ctx.get("token") or ""),
-                         ca_bundle=str(ctx.get("ca_bundle") or ""))
-
-
-def ssl_context(ctx: dict) -> ssl.SSLContext:
-    """The system's trusted CAs, plus the district's own CA file when config names one."""
-    return link(ctx).ssl_context()
-
-
-def http_client(ctx: dict):
-    return link(ctx).client(timeout=float(ctx.get("http_timeout_s", HTTP_TIMEOUT_S)),
-                            authorized=False)
+def http_client(ctx: Context, authorized: bool = False):
+    return ctx.link.client(timeout=ctx.http_timeout_s, authorized=authorized)
 
 
 def explain(exc: BaseException) -> str:
@@ -84,18 +62,12 @@ class Health:
     error: str | None = None
 
 
-_health_lock = threading.Lock()
+def collector_health(ctx: Context) -> Health:
+    """``GET /api/health`` once per run; later callers get the same answer."""
+    return ctx.once("collector_health", lambda: fetch_health(ctx))
 
 
-def collector_health(ctx: dict) -> Health:
-    """``GET /api/health`` once per ctx (one run); later callers get the same answer."""
-    with _health_lock:
-        if "_health" not in ctx:
-            ctx["_health"] = fetch_health(ctx)
-        return ctx["_health"]
-
-
-def fetch_health(ctx: dict) -> Health:
+def fetch_health(ctx: Context) -> Health:
     health = Health()
     try:
         with http_client(ctx) as client:
@@ -118,7 +90,7 @@ def fetch_health(ctx: dict) -> Health:
 
 # --- network.dns -----------------------------------------------------------------------
 
-def check_dns(ctx: dict) -> CheckResult:
+def check_dns(ctx: Context) -> CheckResult:
     url = collector_url(ctx)
     if not url:
         return not_configured("network.dns")
@@ -147,12 +119,10 @@ def check_dns(ctx: dict) -> CheckResult:
                        {"host": host, "addresses": addresses, "elapsed_ms": elapsed_ms})
 
 
-check_dns.check_id = "network.dns"
-
 
 # --- network.collector -----------------------------------------------------------------
 
-def check_collector(ctx: dict) -> CheckResult:
+def check_collector(ctx: Context) -> CheckResult:
     url = collector_url(ctx)
     if not url:
         return not_configured("network.collector")
@@ -183,26 +153,24 @@ def check_collector(ctx: dict) -> CheckResult:
                        f"Collector OK ({latency_ms:.0f} ms)", details)
 
 
-check_collector.check_id = "network.collector"
-
 
 # --- network.tls -----------------------------------------------------------------------
 
-def peer_certificate(ctx: dict, host: str, port: int, timeout: float) -> dict:
+def peer_certificate(ctx: Context, host: str, port: int, timeout: float) -> dict:
     """Handshake with full verification (chain and host name); the verified certificate."""
-    context = ssl_context(ctx)
+    context = ctx.link.ssl_context()
     with socket.create_connection((host, port), timeout=timeout) as sock:
         with context.wrap_socket(sock, server_hostname=host) as tls:
             return tls.getpeercert()
 
 
-def check_tls(ctx: dict) -> CheckResult:
+def check_tls(ctx: Context) -> CheckResult:
     url = collector_url(ctx)
     if not url:
         return not_configured("network.tls")
     parts = urlsplit(url)
     if parts.scheme != "https":
-        if link(ctx).plain_http_elsewhere:
+        if ctx.link.plain_http_elsewhere:
             return CheckResult(
                 "network.tls", "warn", "汇集服务器地址不加密（http://），录音和令牌会明文经过网络",
                 "The collector address is not encrypted (http://): recordings and the token would "
@@ -215,9 +183,9 @@ def check_tls(ctx: dict) -> CheckResult:
         return CheckResult("network.tls", "skip", "服务器不使用 HTTPS，无证书可查",
                            "The collector does not use HTTPS: no certificate to check", {"url": url})
     host, port = parts.hostname or "", parts.port or 443
-    details: dict[str, Any] = {"host": host, "port": port, "ca_bundle": ctx.get("ca_bundle") or None}
+    details: dict[str, Any] = {"host": host, "port": port, "ca_bundle": ctx.link.ca_bundle or None}
     try:
-        cert = peer_certificate(ctx, host, port, float(ctx.get("http_timeout_s", HTTP_TIMEOUT_S)))
+        cert = peer_certificate(ctx, host, port, ctx.http_timeout_s)
     except ssl.SSLCertVerificationError as exc:
         details["error"] = exc.verify_message or explain(exc)
         return CheckResult("network.tls", "fail",
@@ -247,8 +215,6 @@ def check_tls(ctx: dict) -> CheckResult:
                        f"Certificate valid ({days_left:.0f} days left)", details)
 
 
-check_tls.check_id = "network.tls"
-
 
 # --- network.throughput ----------------------------------------------------------------
 
@@ -256,11 +222,11 @@ def upload_seconds(day_bytes: int, bytes_per_s: float) -> float:
     return day_bytes / bytes_per_s if bytes_per_s > 0 else float("inf")
 
 
-def check_throughput(ctx: dict) -> CheckResult:
+def check_throughput(ctx: Context) -> CheckResult:
     url = collector_url(ctx)
     if not url:
         return not_configured("network.throughput")
-    if not ctx.get("token"):
+    if not ctx.link.token:
         return CheckResult("network.throughput", "fail", "未配置本站令牌，无法上传",
                            "No station token configured: uploads will be refused", {},
                            "请向区县信息中心索取本站令牌，填入 station.toml（upload.token），然后重新检查。",
@@ -272,8 +238,7 @@ def check_throughput(ctx: dict) -> CheckResult:
         return CheckResult("network.throughput", "fail", "无法连接汇总服务器，未能测速",
                            "Cannot reach the collector: upload speed not measured",
                            {"error": health.error}, FIX_ADDRESS_ZH, FIX_ADDRESS_EN)
-    limit = int(ctx.get("probe_bytes", PROBE_BYTES))
-    budget = float(ctx.get("probe_max_s", PROBE_MAX_S))
+    limit, budget = ctx.probe_bytes, ctx.probe_max_s
     sent = 0
 
     def body():
@@ -288,11 +253,10 @@ def check_throughput(ctx: dict) -> CheckResult:
             yield piece
 
     try:
-        with http_client(ctx) as client:
+        with http_client(ctx, authorized=True) as client:
             t0 = time.monotonic()
             response = client.put(url + "/api/probe", content=body(),
-                                  headers={"Authorization": f"Bearer {ctx['token']}",
-                                           "Content-Type": "application/octet-stream"})
+                                  headers={"Content-Type": "application/octet-stream"})
             elapsed = time.monotonic() - t0
     except Exception as exc:  # noqa: BLE001
         return CheckResult("network.throughput", "fail", "测速上传失败", "The speed-test upload failed",
@@ -320,7 +284,7 @@ def check_throughput(ctx: dict) -> CheckResult:
                            {"status_code": response.status_code, "sent_bytes": sent},
                            FIX_ADDRESS_ZH, FIX_ADDRESS_EN)
     rate = received / max(elapsed, 1e-6)
-    day = expected_day_bytes(DayPlan.from_ctx(ctx))
+    day = expected_day_bytes(ctx.plan)
     need_s = upload_seconds(day, rate)
     details = {"probe_bytes": received, "elapsed_s": round(elapsed, 3),
                "bytes_per_s": round(rate), "mbit_per_s": round(rate * 8 / 1e6, 2),
@@ -338,9 +302,3 @@ def check_throughput(ctx: dict) -> CheckResult:
     return CheckResult("network.throughput", "pass",
                        f"上传速度 {speed}，今天的录音约 {minutes:.1f} 分钟传完",
                        f"Upload {speed}: today's recordings go up in about {minutes:.1f} min", details)
-
-
-check_throughput.check_id = "network.throughput"
-
-
-CHECKS = [check_dns, check_collector, check_tls, check_throughput]

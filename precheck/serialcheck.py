@@ -1,43 +1,29 @@
 """``serial.<port>``: a configured PE device answers on its port with a valid frame.
 
-The check opens the port exclusively (as the station will on test day, so a vendor tool
-still holding it shows up now), sends the driver's probe command where the device has
-one (SICS ``S``: "send me a stable weight"), and waits for one frame the driver accepts.
-The driver parses; this file only moves bytes (drivers know nothing of ports).
+The check opens the port as the station will on test day (``devices.ports``: the same line
+settings from ``[[pe.devices]]``, the same exclusive open, a URL for a simulated or networked
+device), so a vendor tool still holding it shows up now; it sends the driver's probe command
+where the device has one (SICS ``S``: "send me a stable weight"), and waits for one frame the
+driver accepts. The driver parses; this file only says what the port's answer means.
 
-One check per configured device, so each port gets its own timeout and a silent timer
-on COM4 does not hold up the scale on COM3.
+One check per configured device (``precheck.registry.serial``), so each port gets its own
+time limit and a silent timer on COM4 does not hold up the scale on COM3.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import time
-from typing import Any
+from typing import Any, Mapping
 
+from devices import drivers, ports
 from qmbase.platform import WINDOWS
 from precheck.check import CheckResult
-from precheck.runner import Check
+from precheck.context import Context
+from precheck.registry import serial_id
 
-WAIT_S = 3.0            # how long a device may take to send its first frame
 PROBE_EVERY_S = 1.0     # ask again: the first probe may land while the scale is busy
-
-
-def serial_checks(devices: list[dict], timeout_s: float | None = None) -> list[Check]:
-    """One check per configured device (``[[pe.devices]]`` entries of station.toml)."""
-    checks = []
-    for device in devices:
-        port = str(device.get("port") or "?")
-
-        def fn(ctx: dict, device: dict = device) -> CheckResult:
-            return check_serial_device(device, ctx)
-        wait = float(device.get("wait_s", WAIT_S))
-        checks.append(Check(f"serial.{port}", fn, timeout_s or wait + 5.0))
-    return checks
-
-
-def check_serial_devices(ctx: dict) -> list[CheckResult]:
-    """Every device of ``ctx["pe_devices"]`` in turn (for callers without the runner)."""
-    return [check_serial_device(d, ctx) for d in ctx.get("pe_devices") or []]
+READ_S = 0.1            # one read's wait: the probe is repeated and the deadline kept on time
 
 
 # --- opening the port ------------------------------------------------------------------
@@ -48,7 +34,7 @@ class PortProblem(Exception):
         self.kind = kind          # missing | busy | denied | other
 
 
-def classify(exc: Exception) -> str:
+def classify(exc: BaseException) -> str:
     """What went wrong opening a port, from pyserial's exception on either OS."""
     code = getattr(exc, "errno", None)
     text = str(exc)
@@ -67,18 +53,13 @@ def classify(exc: Exception) -> str:
     return "other"
 
 
-def open_port(port: str, driver, device: dict):
-    import serial
-
+def open_port(port: str, driver, settings: ports.PortSettings):
+    """``devices.ports.open_port``, its failure sorted into what the operator should do."""
     try:
-        return serial.serial_for_url(
-            port, do_not_open=False, exclusive=True, timeout=0.1,
-            baudrate=int(device.get("baud") or driver.baud),
-            bytesize=int(device.get("bytesize") or driver.bytesize),
-            parity=str(device.get("parity") or driver.parity),
-            stopbits=float(device.get("stopbits") or driver.stopbits))
-    except (serial.SerialException, OSError, ValueError) as exc:
-        raise PortProblem(classify(exc), f"{type(exc).__name__}: {exc}") from exc
+        return ports.open_port(port, driver, dataclasses.replace(settings, read_timeout=READ_S))
+    except ports.PortError as exc:
+        cause = exc.__cause__ or exc
+        raise PortProblem(classify(cause), f"{type(cause).__name__}: {cause}") from exc
 
 
 PORT_PROBLEMS = {
@@ -104,11 +85,9 @@ PORT_PROBLEMS = {
 
 # --- the check -------------------------------------------------------------------------
 
-def check_serial_device(device: dict, ctx: dict) -> CheckResult:
-    from devices import drivers
-
+def check_serial_device(device: Mapping[str, Any], ctx: Context) -> CheckResult:
     port = str(device.get("port") or "")
-    check_id = f"serial.{port or '?'}"
+    check_id = serial_id(device)
     name = device.get("name") or port
     details: dict[str, Any] = {"name": name, "port": port, "driver": device.get("driver")}
     try:
@@ -121,13 +100,19 @@ def check_serial_device(device: dict, ctx: dict) -> CheckResult:
                            details, "请在 station.toml 的 [[pe.devices]] 中填写 port（如 COM3 或 /dev/ttyUSB0）。",
                            "Set `port` for this device in station.toml [[pe.devices]] (e.g. COM3 or /dev/ttyUSB0).")
     try:
-        connection = open_port(port, driver, device)
+        settings = ports.PortSettings.from_config(dict(device))
+    except ports.SettingsError as exc:
+        details.update(problem="settings", error=str(exc))
+        return CheckResult(check_id, "fail", f"设备 {name} 的串口参数有误", f"Device {name}: wrong serial settings",
+                           details, str(exc), str(exc))
+    try:
+        connection = open_port(port, driver, settings)
     except PortProblem as problem:
         zh, en, fix_zh, fix_en = PORT_PROBLEMS[problem.kind]
         details.update(problem=problem.kind, error=str(problem))
         return CheckResult(check_id, "fail", zh.format(port=port), en.format(port=port),
                            details, fix_zh, fix_en)
-    wait_s = float(device.get("wait_s", ctx.get("serial_wait_s", WAIT_S)))
+    wait_s = float(device.get("wait_s", ctx.serial_wait_s))
     try:
         with connection:
             reading, received = wait_for_reading(connection, driver, wait_s)

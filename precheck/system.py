@@ -1,70 +1,30 @@
 """Checks of the computer itself: free disk, clock against the collector, software version.
 
-Each check is ``fn(ctx) -> CheckResult``. ctx keys read here (all optional):
-``data_dir``, ``students_expected``, ``song_seconds``, ``takes_per_student``,
-``flac_ratio``, ``version`` (this station's), and, through :mod:`network`,
-``collector_url`` / ``ca_bundle`` / ``http_timeout_s``.
+Each check is ``fn(ctx) -> CheckResult``; they read ``ctx.data_dir``, ``ctx.plan`` (the
+day's recordings, :mod:`precheck.dayplan`), ``ctx.version`` and, through :mod:`network`, the
+collector's health answer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from qmbase.platform import clock_fix_hint, free_bytes
+from precheck import network
 from precheck.check import CheckResult
+from precheck.context import Context
+from precheck.dayplan import expected_day_bytes, human_bytes
 
 CLOCK_WARN_S = 2.0
 CLOCK_FAIL_S = 60.0
 DISK_MARGIN = 3          # the issue: room for three times the day's recordings
 
 
-@dataclass(frozen=True)
-class DayPlan:
-    """What one test day records on one station; every assumption named, none hidden.
-
-    Defaults: a sampled class of 30 students, a 90 s song, 1.5 takes each on average
-    (some students sing again), 48 kHz 16-bit mono, FLAC at about 60 % of the PCM size
-    for singing through a headset microphone.
-    """
-
-    students: int = 30
-    song_seconds: float = 90.0
-    takes_per_student: float = 1.5
-    sample_rate: int = 48000
-    bytes_per_sample: int = 2
-    channels: int = 1
-    flac_ratio: float = 0.6
-
-    @classmethod
-    def from_ctx(cls, ctx: dict) -> "DayPlan":
-        plan = cls()
-        return cls(students=int(ctx.get("students_expected", plan.students)),
-                   song_seconds=float(ctx.get("song_seconds", plan.song_seconds)),
-                   takes_per_student=float(ctx.get("takes_per_student", plan.takes_per_student)),
-                   flac_ratio=float(ctx.get("flac_ratio", plan.flac_ratio)))
-
-
-def expected_day_bytes(plan: DayPlan) -> int:
-    """Bytes of FLAC recordings the day produces (pure; the upload and disk checks share it)."""
-    pcm_per_second = plan.sample_rate * plan.bytes_per_sample * plan.channels
-    seconds = plan.students * plan.takes_per_student * plan.song_seconds
-    return int(seconds * pcm_per_second * plan.flac_ratio)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 # --- disk.free -------------------------------------------------------------------------
 
-def check_disk_free(ctx: dict) -> CheckResult:
-    data_dir = Path(ctx.get("data_dir") or ".")
-    day = expected_day_bytes(DayPlan.from_ctx(ctx))
+def check_disk_free(ctx: Context) -> CheckResult:
+    data_dir = Path(ctx.data_dir or ".")
+    day = expected_day_bytes(ctx.plan)
     need = DISK_MARGIN * day
     free = free_bytes(data_dir)
     details = {"path": str(data_dir), "free_bytes": free, "day_bytes": day,
@@ -86,8 +46,6 @@ def check_disk_free(ctx: dict) -> CheckResult:
                        details, fix_zh, fix_en)
 
 
-check_disk_free.check_id = "disk.free"
-
 
 # --- clock.skew ------------------------------------------------------------------------
 
@@ -101,10 +59,8 @@ def clock_skew_s(date_header: str, sent_at: float, received_at: float) -> float:
     return server - (sent_at + received_at) / 2
 
 
-def check_clock_skew(ctx: dict) -> CheckResult:
-    from precheck import network
-
-    if not ctx.get("collector_url"):
+def check_clock_skew(ctx: Context) -> CheckResult:
+    if not ctx.link.url:
         return network.not_configured("clock.skew")
     health = network.collector_health(ctx)
     if not health.date_header:
@@ -137,8 +93,6 @@ def check_clock_skew(ctx: dict) -> CheckResult:
                        f"Clock is right ({abs(skew):.1f} s off)", details)
 
 
-check_clock_skew.check_id = "clock.skew"
-
 
 # --- software.version ------------------------------------------------------------------
 
@@ -162,11 +116,9 @@ def compare_versions(a: str, b: str) -> int:
     return (va > vb) - (va < vb)
 
 
-def check_software_version(ctx: dict) -> CheckResult:
-    from precheck import network
-
-    mine = ctx.get("version") or station_version()
-    if not ctx.get("collector_url"):
+def check_software_version(ctx: Context) -> CheckResult:
+    mine = ctx.version or station_version()
+    if not ctx.link.url:
         return network.not_configured("software.version")
     health = network.collector_health(ctx)
     if health.json is None:
@@ -194,6 +146,3 @@ def check_software_version(ctx: dict) -> CheckResult:
     return CheckResult("software.version", "fail",
                        f"软件版本过旧：{mine}，要求 {expected}", f"Software too old: {mine}, {expected} expected",
                        details, fix_zh, fix_en)
-
-
-check_software_version.check_id = "software.version"

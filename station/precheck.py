@@ -11,27 +11,37 @@ from qmbase.db import transaction
 
 
 def context(station: Station, audio_in: str | None = None, audio_out: str | None = None,
-            interactive: bool = False, prompt: Callable[[str], None] | None = None) -> dict:
-    from precheck.runner import context_from_config
-
-    ctx = context_from_config(station.config.nested(), str(station.data_dir))
-    ctx["version"] = __version__
-    ctx["interactive"] = interactive
-    ctx["prompt"] = prompt
+            interactive: bool = False, prompt: Callable[[str], None] | None = None):
+    """The pre-check's typed context from this station's settings (station.toml)."""
+    from precheck.context import Context
+    from precheck.dayplan import DayPlan
+    from qmbase.collector_link import CollectorLink
     from station.rehearsal import guard
 
-    if guard.refused(station.config) is not None:
-        ctx["collector_url"] = ""     # a rehearsal does not probe the real district's server
-    else:
-        ctx["collector_link"] = station.collector_link()  # the very TLS trust uploads use
-    if audio_in is not None:
-        ctx["audio_input"] = audio_in
-    if audio_out is not None:
-        ctx["audio_output"] = audio_out
-    return ctx
+    config = station.config
+    p = config.section("precheck")
+    # A rehearsal does not probe the real district's server; otherwise the checks use the
+    # very link (TLS trust, district CA, token) the uploads use.
+    rehearsal = guard.refused(config) is not None
+    return Context(
+        station_id=station.station_id, data_dir=station.data_dir, version=__version__,
+        link=CollectorLink() if rehearsal else station.collector_link(),
+        serial_devices=list(config["pe.devices"] or []),
+        audio_input=(config["audio.input"] or "") if audio_in is None else audio_in,
+        audio_output=(config["audio.output"] or "") if audio_out is None else audio_out,
+        interactive=interactive, prompt=prompt,
+        plan=DayPlan(students=int(p["students_expected"]), song_seconds=float(p["song_seconds"]),
+                     takes_per_student=float(p["takes_per_student"]),
+                     flac_ratio=float(p["flac_ratio"])),
+        loopback_expected=bool(p["loopback_expected"]), input_seconds=float(p["input_seconds"]),
+        noise_floor_warn_dbfs=float(p["noise_floor_warn_dbfs"]),
+        speech_peak_min_dbfs=float(p["speech_peak_min_dbfs"]),
+        speech_peak_max_dbfs=float(p["speech_peak_max_dbfs"]),
+        speech_snr_min_db=float(p["speech_snr_min_db"]),
+        serial_wait_s=float(p["serial_wait_s"]), http_timeout_s=float(p["http_timeout_s"]))
 
 
-def run(station: Station, ctx: dict, network: bool = True, on_result=None):
+def run(station: Station, ctx, network: bool = True, on_result=None):
     from precheck.runner import run_precheck
 
     return run_precheck(ctx, network=network, on_result=on_result)

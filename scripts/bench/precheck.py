@@ -39,10 +39,16 @@ for key, value in (("XDG_RUNTIME_DIR", RUNTIME), ("PULSE_SERVER", f"unix:{RUNTIM
 
 def one_run(ctx_file: str, mode: str) -> None:
     """In a fresh process: run the pre-check once, print its figures as one JSON line."""
-    from precheck.runner import run, standard_groups
+    from precheck.context import Context
+    from precheck.registry import standard_groups
+    from precheck.runner import run
+    from qmbase.collector_link import CollectorLink
 
-    ctx = json.loads(Path(ctx_file).read_text())
-    groups = standard_groups(ctx, network=bool(ctx.get("collector_url")), audio=ctx.pop("_audio"))
+    spec = json.loads(Path(ctx_file).read_text())
+    ctx = Context(station_id=spec["station_id"], data_dir=Path(spec["data_dir"]),
+                  link=CollectorLink(url=spec["collector_url"], token=spec["token"]),
+                  serial_devices=spec["pe_devices"])
+    groups = standard_groups(ctx, network=bool(spec["collector_url"]), audio=spec["_audio"])
     if mode == "sequential":
         groups = {"all": [c for g in groups.values() for c in g]}
     stamps: dict[str, float] = {}

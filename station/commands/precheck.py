@@ -16,7 +16,7 @@ def _ask(text: str) -> None:
 
 
 def run(args) -> int:
-    from precheck import report as render
+    from precheck import report, report_console, report_html
 
     station = Station.open(args.data_dir)
     ctx = precheck.context(station, args.audio_in, args.audio_out, args.interactive,
@@ -31,15 +31,15 @@ def run(args) -> int:
     if getattr(args, "open_report", False) and not args.html:
         args.html = str(station.path("reports") / "设备检查报告.html")
     if args.html:
-        render.write_html(result, args.html)
+        report_html.write_html(result, args.html)
         if getattr(args, "open_report", False):
             import webbrowser
 
             webbrowser.open(Path(args.html).resolve().as_uri())
     if args.json:
-        print_json(render.to_json(result))
+        print_json(report.to_json(result))
     else:
-        render.print_table(result)
+        report_console.print_table(result)
         if args.html:
             print(f"检查报告已保存 / report written: {args.html}")
         if waiting:

@@ -13,6 +13,8 @@ import time
 import pytest
 
 from precheck import network, system
+from precheck.context import Context
+from qmbase.collector_link import CollectorLink
 
 
 @pytest.fixture
@@ -42,17 +44,17 @@ def real_collector(tmp_path):
 
 def test_checks_pass_against_the_real_collector(real_collector):
     url, token = real_collector
-    ctx = {"collector_url": url, "token": token}
+    ctx = Context(link=CollectorLink(url=url, token=token))
     assert network.check_collector(ctx).status == "pass"
     throughput = network.check_throughput(ctx)
     assert throughput.status == "pass"
-    assert throughput.details["probe_bytes"] == network.PROBE_BYTES   # the collector's own count
+    assert throughput.details["probe_bytes"] == Context().probe_bytes   # the collector's own count
     clock = system.check_clock_skew(ctx)
     assert clock.status == "pass" and abs(clock.details["skew_s"]) < 2
 
 
 def test_the_real_collector_refuses_a_wrong_token(real_collector):
     url, _ = real_collector
-    result = network.check_throughput({"collector_url": url, "token": "not-a-token"})
+    result = network.check_throughput(Context(link=CollectorLink(url=url, token="not-a-token")))
     assert result.status == "fail"
     assert result.details["status_code"] == 401

@@ -19,6 +19,7 @@ from hypothesis.extra.numpy import arrays
 
 from devices import audio
 from precheck import audio as checks
+from precheck.context import Context
 from tests.devices.headset import RATE, ROOT, PrivateHeadset
 
 
@@ -70,7 +71,7 @@ def no_nan_json(result) -> dict:
 
 @pytest.mark.audio
 def test_all_audio_checks_pass_on_the_virtual_headset(quiet_room, loopback):
-    results = {r.id: r for r in checks.run_audio_checks({})}
+    results = {r.id: r for r in checks.run_audio_checks(Context())}
     assert all(passed(r) for r in results.values()) and len(results) == 4, \
         [(r.id, r.status, r.summary_en) for r in results.values()]
 
@@ -97,7 +98,7 @@ def test_a_tone_on_the_earphones_is_what_the_output_check_plays(on_headset, monk
     ears = audio.open_duplex(audio.find_device("", "input"), False, RATE)
     monkeypatch.delenv("PULSE_SOURCE")
     try:
-        result = checks.check_output({})
+        result = checks.check_output(Context())
     finally:
         ears.close()
     heard = ears.read_all()[:, 0]
@@ -110,7 +111,7 @@ def test_a_tone_on_the_earphones_is_what_the_output_check_plays(on_headset, monk
 
 @pytest.mark.audio
 def test_loopback_without_a_path_is_skipped_and_says_how_to_test_the_mic(quiet_room):
-    result = checks.check_loopback({})
+    result = checks.check_loopback(Context())
     assert result.status == "skip"
     assert "麦克风" in result.summary_zh and "microphone" in result.summary_en
     assert "--interactive" in result.fix_zh and "--interactive" in result.fix_en
@@ -119,7 +120,7 @@ def test_loopback_without_a_path_is_skipped_and_says_how_to_test_the_mic(quiet_r
 
 @pytest.mark.audio
 def test_loopback_expected_but_not_found_fails(quiet_room):
-    result = checks.check_loopback({"loopback_expected": True})
+    result = checks.check_loopback(Context(loopback_expected=True))
     assert result.status == "fail"
     assert result.fix_zh and result.fix_en
 
@@ -128,7 +129,7 @@ def test_loopback_expected_but_not_found_fails(quiet_room):
 def test_muted_microphone_fails_with_the_privacy_explanation(quiet_room):
     quiet_room.pactl("set-source-mute", "qm_mic.monitor", "1")
     try:
-        result = checks.check_input({"input_seconds": 1.0})
+        result = checks.check_input(Context(input_seconds=1.0))
     finally:
         quiet_room.pactl("set-source-mute", "qm_mic.monitor", "0")
     assert result.status == "fail"
@@ -141,7 +142,7 @@ def test_muted_microphone_fails_with_the_privacy_explanation(quiet_room):
 @pytest.mark.audio
 def test_noisy_room_is_a_warning(on_headset, tmp_path):
     on_headset.into_mic(noise(30, -25), tmp_path / "noisy.wav")
-    result = checks.check_input({"input_seconds": 1.0})
+    result = checks.check_input(Context(input_seconds=1.0))
     assert result.status == "warn"
     assert result.details["verdict"] == "noisy"
     assert "噪声" in result.summary_zh and "noise" in result.summary_en
@@ -149,7 +150,7 @@ def test_noisy_room_is_a_warning(on_headset, tmp_path):
 
 @pytest.mark.audio
 def test_a_microphone_name_not_present_fails_naming_what_is_there(quiet_room):
-    result = checks.check_input({"audio_input": "Logitech H390"})
+    result = checks.check_input(Context(audio_input="Logitech H390"))
     assert result.status == "fail"
     assert "Logitech H390" in result.summary_zh and "'pulse'" in result.summary_en
     assert result.fix_zh and result.fix_en
@@ -160,7 +161,7 @@ def test_checks_fail_with_a_reason_when_pulseaudio_stops_under_them(on_headset):
     """The devices were enumerated, then the sound server went away: no hang, no traceback."""
     on_headset.script("stop")
     try:
-        results = checks.run_audio_checks({})
+        results = checks.run_audio_checks(Context())
     finally:
         on_headset.script("start")
     assert [r.status for r in results] == ["fail"] * 4, [(r.id, r.summary_en) for r in results]
@@ -195,7 +196,7 @@ def test_interactive_speech_passes_with_level_and_snr(quiet_room, tmp_path):
         quiet_room.into_mic(np.tile(speech(-12), 2), tmp_path / "speech.wav")
         return ""
 
-    result = checks.check_loopback({"interactive": True, "prompt": operator, "speech_seconds": 3})
+    result = checks.check_loopback(Context(interactive=True, prompt=operator, speech_seconds=3))
     details = no_nan_json(result)["details"]
     assert result.status == "pass", result.summary_en
     assert details["mode"] == "speech"
@@ -210,8 +211,8 @@ def test_interactive_speech_too_quiet_fails_with_the_reason(quiet_room, tmp_path
         quiet_room.into_mic(speech(-42), tmp_path / "mumble.wav")
         return ""
 
-    result = checks.check_loopback({"interactive": True, "prompt": operator, "speech_seconds": 2,
-                                    "audio_noise_floor_dbfs": -60.0})
+    result = checks.check_loopback(Context(interactive=True, prompt=operator, speech_seconds=2,
+                                    noise_floor_dbfs=-60.0))
     assert result.status == "fail"
     assert [r["code"] for r in result.details["reasons"]][0] == "too_quiet"
     assert "太小" in result.summary_zh and "too quiet" in result.summary_en
@@ -219,7 +220,7 @@ def test_interactive_speech_too_quiet_fails_with_the_reason(quiet_room, tmp_path
 
 @pytest.mark.audio
 def test_interactive_output_fails_when_the_operator_heard_nothing(on_headset):
-    result = checks.check_output({"interactive": True, "prompt": lambda text: "n"})
+    result = checks.check_output(Context(interactive=True, prompt=lambda text: "n"))
     assert result.status == "fail"
     assert "没有听到" in result.summary_zh and "did not hear" in result.summary_en
 
@@ -330,20 +331,25 @@ def test_the_audio_checks_do_not_import_scipy_signal():
 
 
 def test_a_timed_out_audio_check_keeps_its_id():
+    """A microphone that never delivers its samples, under the registry's declaration and the
+    real runner: the report says audio.input, not the function's name."""
+    import dataclasses
     import threading
 
-    from precheck.runner import as_check, run
+    from precheck import registry
+    from precheck.runner import run
 
-    assert [as_check(c).id for c in checks.AUDIO_CHECKS] == \
+    assert [c.id for c in registry.AUDIO] == \
         ["audio.output", "audio.input", "audio.loopback", "audio.sample_rate"]
     release = threading.Event()
 
     @checks._device_fault("audio.input")
-    def check_input(ctx):           # a microphone that never delivers its samples
+    def check_input(ctx):
         release.wait()
 
+    hung = dataclasses.replace(registry.BY_ID["audio.input"], fn=check_input, timeout_s=0.2)
     try:
-        report = run({"audio": [check_input]}, {}, timeout_s=0.2)
+        report = run({"audio": [hung]}, Context())
     finally:
         release.set()
     [result] = report.checks

@@ -18,8 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from precheck import network, system
+from precheck import network, registry, system
+from precheck.context import Context
+from precheck.dayplan import DayPlan
 from precheck.runner import run
+from qmbase.collector_link import CollectorLink
 
 TOKEN = "tok-S01-test"
 
@@ -31,6 +34,7 @@ class FakeCollector:
         self.clock_offset_s = clock_offset_s
         self.expected_version = expected_version
         self.probe_bytes_seen: list[int] = []
+        self.health_requests = 0
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -67,6 +71,7 @@ class FakeCollector:
 
             def do_GET(self):
                 if self.path == "/api/health":
+                    outer.health_requests += 1
                     self.reply(200, {"status": "ok", "version": "1.0.0",
                                      "expected_station_version": outer.expected_version})
                 else:
@@ -117,7 +122,7 @@ def closed_port() -> int:
 # --- network.collector ---------------------------------------------------------------
 
 def test_closed_port_fails_collector_and_says_what_to_do():
-    ctx = {"collector_url": f"http://127.0.0.1:{closed_port()}", "http_timeout_s": 2}
+    ctx = Context(link=CollectorLink(url=f"http://127.0.0.1:{closed_port()}"), http_timeout_s=2)
     result = network.check_collector(ctx)
     assert result.status == "fail"
     assert "无法连接" in result.summary_zh and "Cannot reach" in result.summary_en
@@ -127,7 +132,7 @@ def test_closed_port_fails_collector_and_says_what_to_do():
 
 def test_live_collector_passes_with_latency(collector):
     server = collector()
-    result = network.check_collector({"collector_url": server.url})
+    result = network.check_collector(Context(link=CollectorLink(url=server.url)))
     assert result.status == "pass"
     assert result.details["latency_ms"] >= 0
     assert result.details["server_version"] == "1.0.0"
@@ -136,34 +141,34 @@ def test_live_collector_passes_with_latency(collector):
 def test_a_server_that_is_not_the_collector_fails(collector):
     server = collector()
     # Right host, wrong path prefix: the answer is a 404, not a health document.
-    result = network.check_collector({"collector_url": server.url + "/elsewhere"})
+    result = network.check_collector(Context(link=CollectorLink(url=server.url + "/elsewhere")))
     assert result.status == "fail"
     assert result.details["status_code"] == 404
 
 
 def test_no_collector_configured_skips_every_network_check():
-    for check in network.CHECKS + [system.check_clock_skew, system.check_software_version]:
-        assert check({"collector_url": ""}).status == "skip"
+    for check in registry.NETWORK:
+        assert check.fn(Context()).status == "skip", check.id
 
 
 # --- network.dns ---------------------------------------------------------------------
 
 def test_unresolvable_name_fails_dns():
     # .invalid never resolves (RFC 6761): no traffic leaves the machine.
-    result = network.check_dns({"collector_url": "https://collector.qm-test.invalid:8443"})
+    result = network.check_dns(Context(link=CollectorLink(url="https://collector.qm-test.invalid:8443")))
     assert result.status == "fail"
     assert result.details["host"] == "collector.qm-test.invalid"
     assert "DNS" in result.fix_zh and "DNS" in result.fix_en
 
 
 def test_localhost_resolves():
-    result = network.check_dns({"collector_url": "http://localhost:8080"})
+    result = network.check_dns(Context(link=CollectorLink(url="http://localhost:8080")))
     assert result.status == "pass"
     assert any(a in ("127.0.0.1", "::1") for a in result.details["addresses"])
 
 
 def test_ip_address_needs_no_dns():
-    assert network.check_dns({"collector_url": "http://127.0.0.1:8080"}).status == "skip"
+    assert network.check_dns(Context(link=CollectorLink(url="http://127.0.0.1:8080"))).status == "skip"
 
 
 # --- clock.skew ----------------------------------------------------------------------
@@ -172,7 +177,7 @@ def test_ip_address_needs_no_dns():
                                             (90, "fail"), (-90, "fail")])
 def test_clock_skew_against_the_collectors_date(collector, offset, status):
     server = collector(clock_offset_s=offset)
-    result = system.check_clock_skew({"collector_url": server.url})
+    result = system.check_clock_skew(Context(link=CollectorLink(url=server.url)))
     assert result.status == status, result
     assert abs(result.details["skew_s"] - offset) < 1.6
     if status != "pass":
@@ -180,7 +185,7 @@ def test_clock_skew_against_the_collectors_date(collector, offset, status):
 
 
 def test_clock_skew_warns_when_the_collector_is_down():
-    result = system.check_clock_skew({"collector_url": f"http://127.0.0.1:{closed_port()}"})
+    result = system.check_clock_skew(Context(link=CollectorLink(url=f"http://127.0.0.1:{closed_port()}")))
     assert result.status == "warn"
     assert "network.collector" in result.fix_en
 
@@ -198,7 +203,7 @@ def test_clock_skew_formula_uses_the_round_trip_midpoint():
     ("1.2.0", None, "skip")])
 def test_software_version_against_the_collector(collector, mine, expected, status):
     server = collector(expected_version=expected)
-    result = system.check_software_version({"collector_url": server.url, "version": mine})
+    result = system.check_software_version(Context(link=CollectorLink(url=server.url), version=mine))
     assert result.status == status
     assert result.details["version"] == mine
     if status == "fail":
@@ -207,29 +212,28 @@ def test_software_version_against_the_collector(collector, mine, expected, statu
 
 def test_health_is_fetched_once_per_run(collector):
     server = collector(expected_version="0.1.0")
-    ctx = {"collector_url": server.url, "version": "0.1.0"}
-    report = run({"network": [network.check_collector, system.check_clock_skew,
-                              system.check_software_version]}, ctx)
+    ctx = Context(link=CollectorLink(url=server.url), version="0.1.0")
+    report = run({"network": [registry.BY_ID[i] for i in ("network.collector", "clock.skew",
+                                                          "software.version")]}, ctx)
     assert [c.status for c in report.checks] == ["pass", "pass", "pass"]
-    assert ctx["_health"].status_code == 200
+    assert server.health_requests == 1
 
 
 # --- network.throughput --------------------------------------------------------------
 
 def test_throughput_uploads_the_probe(collector):
     server = collector()
-    result = network.check_throughput({"collector_url": server.url, "token": TOKEN})
+    result = network.check_throughput(Context(link=CollectorLink(url=server.url, token=TOKEN)))
     assert result.status == "pass"
-    assert server.probe_bytes_seen == [network.PROBE_BYTES]
-    assert result.details["probe_bytes"] == network.PROBE_BYTES
+    assert server.probe_bytes_seen == [Context().probe_bytes]
+    assert result.details["probe_bytes"] == Context().probe_bytes
     assert result.details["bytes_per_s"] > 0
 
 
 def test_throughput_probe_stops_at_its_time_budget(collector):
     server = collector()
     # A zero budget sends nothing; the check believes the server's count, not its own.
-    result = network.check_throughput({"collector_url": server.url, "token": TOKEN,
-                                       "probe_max_s": 0})
+    result = network.check_throughput(Context(link=CollectorLink(url=server.url, token=TOKEN), probe_max_s=0))
     assert server.probe_bytes_seen == [0]
     assert result.status == "fail" and result.details["sent_bytes"] == 0
 
@@ -237,8 +241,7 @@ def test_throughput_probe_stops_at_its_time_budget(collector):
 def test_throughput_warns_when_the_day_would_take_over_30_minutes(collector):
     server = collector()
     # 200 000 students of 10 min each: about 1.7 TB, which no school line sends in 30 min.
-    ctx = {"collector_url": server.url, "token": TOKEN, "students_expected": 200_000,
-           "song_seconds": 600}
+    ctx = Context(link=CollectorLink(url=server.url, token=TOKEN), plan=DayPlan(students=200_000, song_seconds=600))
     result = network.check_throughput(ctx)
     assert result.status == "warn"
     assert result.details["day_upload_s"] > network.UPLOAD_WARN_S
@@ -246,22 +249,22 @@ def test_throughput_warns_when_the_day_would_take_over_30_minutes(collector):
 
 def test_throughput_with_a_wrong_token_fails(collector):
     server = collector()
-    result = network.check_throughput({"collector_url": server.url, "token": "wrong"})
+    result = network.check_throughput(Context(link=CollectorLink(url=server.url, token="wrong")))
     assert result.status == "fail"
     assert "令牌" in result.summary_zh and "token" in result.summary_en
     assert server.probe_bytes_seen == []
 
 
 def test_throughput_against_a_closed_port_fails():
-    result = network.check_throughput({"collector_url": f"http://127.0.0.1:{closed_port()}",
-                                       "token": TOKEN})
+    result = network.check_throughput(Context(link=CollectorLink(url=f"http://127.0.0.1:{closed_port()}",
+                                                                 token=TOKEN)))
     assert result.status == "fail"
     assert "Cannot reach" in result.summary_en and result.fix_zh
 
 
 def test_throughput_without_a_token_fails(collector):
     server = collector()
-    result = network.check_throughput({"collector_url": server.url, "token": ""})
+    result = network.check_throughput(Context(link=CollectorLink(url=server.url, token="")))
     assert result.status == "fail"
     assert "upload.token" in result.fix_en
 
@@ -298,7 +301,7 @@ def make_cert(tmp_path, days_valid: float, days_ago: float = 1.0):
 def test_tls_certificate_expiring_in_3_days_warns(collector, tmp_path):
     cert, context = make_cert(tmp_path, days_valid=3)
     server = collector(tls=context)
-    ctx = {"collector_url": server.url, "ca_bundle": str(cert)}
+    ctx = Context(link=CollectorLink(url=server.url, ca_bundle=str(cert)))
     result = network.check_tls(ctx)
     assert result.status == "warn"
     assert 2 <= result.details["days_left"] <= 3
@@ -310,13 +313,13 @@ def test_tls_certificate_expiring_in_3_days_warns(collector, tmp_path):
 def test_tls_certificate_valid_for_a_year_passes(collector, tmp_path):
     cert, context = make_cert(tmp_path, days_valid=365)
     server = collector(tls=context)
-    assert network.check_tls({"collector_url": server.url, "ca_bundle": str(cert)}).status == "pass"
+    assert network.check_tls(Context(link=CollectorLink(url=server.url, ca_bundle=str(cert)))).status == "pass"
 
 
 def test_tls_self_signed_without_the_district_ca_fails(collector, tmp_path):
     _, context = make_cert(tmp_path, days_valid=365)
     server = collector(tls=context)
-    result = network.check_tls({"collector_url": server.url})
+    result = network.check_tls(Context(link=CollectorLink(url=server.url)))
     assert result.status == "fail"
     assert "ca_bundle" in result.fix_zh and "ca_bundle" in result.fix_en
 
@@ -324,28 +327,27 @@ def test_tls_self_signed_without_the_district_ca_fails(collector, tmp_path):
 def test_tls_expired_certificate_fails(collector, tmp_path):
     cert, context = make_cert(tmp_path, days_valid=-1, days_ago=30)
     server = collector(tls=context)
-    result = network.check_tls({"collector_url": server.url, "ca_bundle": str(cert)})
+    result = network.check_tls(Context(link=CollectorLink(url=server.url, ca_bundle=str(cert))))
     assert result.status == "fail"
     assert "expired" in result.details["error"]
 
 
 def test_tls_skips_plain_http(collector):
     server = collector()
-    assert network.check_tls({"collector_url": server.url}).status == "skip"
+    assert network.check_tls(Context(link=CollectorLink(url=server.url))).status == "skip"
 
 
 # --- the standard run, end to end ----------------------------------------------------
 
 def test_standard_run_without_audio(collector, tmp_path):
     from precheck.report import to_json
-    from precheck.runner import context_from_config, run_precheck
+    from precheck.runner import run_precheck
 
     server = collector(clock_offset_s=90, expected_version="0.1.0")
-    config = {"station_id": "S09", "upload": {"collector_url": server.url, "token": TOKEN},
-              "precheck": {"students_expected": 1, "song_seconds": 1}}
+    ctx = Context(station_id="S09", data_dir=tmp_path, link=CollectorLink(url=server.url, token=TOKEN),
+                  plan=DayPlan(students=1, song_seconds=1))
     seen = []
-    report = run_precheck(context_from_config(config, str(tmp_path)), audio=False,
-                          on_result=lambda r: seen.append(r.id))
+    report = run_precheck(ctx, audio=False, on_result=lambda r: seen.append(r.id))
     data = to_json(report)
     statuses = {c["id"]: c["status"] for c in data["checks"]}
     assert statuses == {"network.dns": "skip", "network.collector": "pass", "network.tls": "skip",

@@ -8,8 +8,9 @@ import math
 import numpy as np
 
 from precheck import report as rp
+from precheck import report_console, report_html
 from precheck.check import CheckResult
-from precheck.runner import Report
+from precheck.report import Report
 
 
 def sample_report(with_audio: bool = True) -> Report:
@@ -50,7 +51,7 @@ def test_json_has_the_design_shape_and_is_plain_json():
 
 
 def test_html_page_has_station_every_check_fix_picture_and_signature():
-    page = rp.to_html(sample_report())
+    page = report_html.to_html(sample_report())
     assert "S01" in page and "2026-11-22T09:00:00+08:00" in page
     for check_id in ("audio.input", "network.collector", "clock.skew", "serial.COM3", "disk.free"):
         assert f'id="{check_id}"' in page
@@ -61,14 +62,14 @@ def test_html_page_has_station_every_check_fix_picture_and_signature():
 
 
 def test_html_without_audio_has_no_picture():
-    page = rp.to_html(sample_report(with_audio=False))
+    page = report_html.to_html(sample_report(with_audio=False))
     assert "data:image/png" not in page and 'id="clock.skew"' in page
 
 
 def test_html_escapes_what_devices_send():
     report = Report("S<1>", "now", 1.0, [CheckResult(
         "serial.COM9", "fail", "收到 <script>x</script>", "got <script>x</script>", {})])
-    page = rp.to_html(report)
+    page = report_html.to_html(report)
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
@@ -76,7 +77,7 @@ def test_terminal_table_is_chinese_first_with_the_fixes():
     from rich.console import Console
 
     out = io.StringIO()
-    rp.print_table(sample_report(), Console(file=out, width=220, color_system=None))
+    report_console.print_table(sample_report(), Console(file=out, width=220, color_system=None))
     text = out.getvalue()
     assert "时钟 Clock" in text and "未通过 FAIL" in text
     assert text.index("本机时钟比服务器慢") < text.index("This clock is 90.0 s behind")
@@ -103,6 +104,6 @@ def test_any_details_give_strict_json_and_an_escaped_page(details, summary, stat
     report = Report("S01", "t", 1.0, [CheckResult("serial.COM3", status, summary, summary, details,
                                                   "修", "fix")])
     json.dumps(rp.to_json(report), allow_nan=False)
-    page = rp.to_html(report)
+    page = report_html.to_html(report)
     assert 'id="serial.COM3"' in page
     assert "<script" not in page           # the template has none: any would be injected

@@ -10,11 +10,13 @@ import pytest
 import serial
 
 from devices.drivers import mt_sics, qm_frame
+from precheck.context import Context
+from precheck import registry
 from precheck.runner import run
-from precheck.serialcheck import check_serial_device, serial_checks
+from precheck.serialcheck import check_serial_device
 
 pytestmark = pytest.mark.serial
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Device(threading.Thread):
@@ -59,7 +61,7 @@ def scale(port: str, **extra) -> dict:
 def test_scale_answering_its_probe_passes_with_the_reading(pty_pair):
     pty = pty_pair()
     with Device(pty.device_end, answer=mt_sics.format_line("42.15")) as device:
-        result = check_serial_device(scale(pty.station_end), {})
+        result = check_serial_device(scale(pty.station_end), Context())
     assert result.status == "pass", result
     assert result.id == f"serial.{pty.station_end}"
     assert result.details["reading"]["value"] == 42.15
@@ -73,7 +75,7 @@ def test_meter_streaming_frames_passes_without_a_probe(pty_pair):
     frame = qm_frame.format_frame("SR01", "sit_and_reach", "0001", "-3.5", "cm")
     device = {"name": "reach-1", "driver": "qm-frame", "port": pty.station_end, "wait_s": 3}
     with Device(pty.device_end, stream=frame):
-        result = check_serial_device(device, {})
+        result = check_serial_device(device, Context())
     assert result.status == "pass", result
     assert result.details["reading"]["value"] == -3.5
 
@@ -99,11 +101,11 @@ def simulate_device():
 def test_simulated_scale_passes_then_fails_once_its_pty_is_gone(pty_pair, simulate_device):
     pty = pty_pair()
     simulate_device("mt-sics", pty.device_end)
-    passed = check_serial_device(scale(pty.station_end, wait_s=8), {})
+    passed = check_serial_device(scale(pty.station_end, wait_s=8), Context())
     assert passed.status == "pass", passed
     assert passed.details["reading"]["unit"] == "kg" and passed.details["driver"] == "mt-sics"
     pty.unplug()
-    result = check_serial_device(scale(pty.station_end), {})
+    result = check_serial_device(scale(pty.station_end), Context())
     assert result.status == "fail"
     assert result.details["problem"] == "missing"
     assert "找不到串口" in result.summary_zh and "not found" in result.summary_en
@@ -112,7 +114,7 @@ def test_simulated_scale_passes_then_fails_once_its_pty_is_gone(pty_pair, simula
 
 def test_a_silent_device_fails(pty_pair):
     pty = pty_pair()
-    result = check_serial_device(scale(pty.station_end, wait_s=0.5), {})
+    result = check_serial_device(scale(pty.station_end, wait_s=0.5), Context())
     assert result.status == "fail"
     assert result.details["bytes_received"] == 0
     assert "没有应答" in result.summary_zh
@@ -121,7 +123,7 @@ def test_a_silent_device_fails(pty_pair):
 def test_a_device_sending_the_wrong_protocol_fails_with_the_baud_hint(pty_pair):
     pty = pty_pair()
     with Device(pty.device_end, stream=b"\x00\xff#garbage#\r\n" * 4):
-        result = check_serial_device(scale(pty.station_end, wait_s=2), {})
+        result = check_serial_device(scale(pty.station_end, wait_s=2), Context())
     assert result.status == "fail"
     assert result.details["bytes_received"] > 0
     assert "baud" in result.fix_zh and "baud" in result.fix_en
@@ -131,7 +133,7 @@ def test_a_port_held_by_another_program_fails_as_busy(pty_pair):
     pty = pty_pair()
     holder = serial.Serial(pty.station_end, exclusive=True)
     try:
-        result = check_serial_device(scale(pty.station_end), {})
+        result = check_serial_device(scale(pty.station_end), Context())
     finally:
         holder.close()
     assert result.status == "fail"
@@ -141,7 +143,7 @@ def test_a_port_held_by_another_program_fails_as_busy(pty_pair):
 
 def test_unknown_driver_fails_with_the_list_of_drivers(pty_pair):
     pty = pty_pair()
-    result = check_serial_device({"name": "x", "driver": "no-such", "port": pty.station_end}, {})
+    result = check_serial_device({"name": "x", "driver": "no-such", "port": pty.station_end}, Context())
     assert result.status == "fail"
     assert "mt-sics" in result.fix_zh and "mt-sics" in result.fix_en
 
@@ -151,6 +153,15 @@ def test_each_device_is_its_own_check_under_the_runner(pty_pair):
     gone.unplug()
     devices = [scale(good.station_end), scale(gone.station_end)]
     with Device(good.device_end, answer=mt_sics.format_line("30.00")):
-        report = run([[c] for c in serial_checks(devices)])
+        ctx = Context(serial_devices=devices)
+        report = run([[registry.serial(d, ctx)] for d in ctx.serial_devices], ctx)
     assert [c.id for c in report.checks] == [f"serial.{good.station_end}", f"serial.{gone.station_end}"]
     assert [c.status for c in report.checks] == ["pass", "fail"]
+
+
+def test_bad_line_settings_fail_with_what_is_allowed(pty_pair):
+    # Read by devices.ports.PortSettings, as the PE station reads them: one rule for both.
+    pty = pty_pair()
+    result = check_serial_device(scale(pty.station_end, parity="Q", baud=-1), Context())
+    assert result.status == "fail" and result.details["problem"] == "settings"
+    assert "parity='Q'" in result.fix_zh and "baud=-1" in result.fix_en

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import shutil
 
-from precheck.system import DayPlan, check_disk_free, expected_day_bytes
+from precheck.context import Context
+from precheck.dayplan import DayPlan, expected_day_bytes
+from precheck.system import check_disk_free
 
 
 def test_day_estimate_names_its_assumptions():
@@ -14,7 +16,7 @@ def test_day_estimate_names_its_assumptions():
 
 
 def test_disk_free_passes_with_a_tiny_day(tmp_path):
-    result = check_disk_free({"data_dir": tmp_path, "students_expected": 1, "song_seconds": 1})
+    result = check_disk_free(Context(data_dir=tmp_path, plan=DayPlan(students=1, song_seconds=1)))
     assert result.status == "pass"
     assert result.details["free_bytes"] >= result.details["required_bytes"]
 
@@ -23,7 +25,7 @@ def test_disk_free_fails_with_a_huge_day_and_says_what_to_do(tmp_path):
     free = shutil.disk_usage(tmp_path).free
     per_student = 1.5 * 90 * 48000 * 2 * 0.6
     students = int(2 * free / per_student)     # the day is about twice the free space
-    result = check_disk_free({"data_dir": tmp_path, "students_expected": students})
+    result = check_disk_free(Context(data_dir=tmp_path, plan=DayPlan(students=students)))
     assert result.status == "fail"
     assert "磁盘空间不足" in result.summary_zh and "Not enough disk" in result.summary_en
     assert result.fix_zh and result.fix_en
@@ -33,10 +35,10 @@ def test_disk_free_warns_with_room_for_one_day_but_not_three(tmp_path):
     free = shutil.disk_usage(tmp_path).free
     per_student = 1.5 * 90 * 48000 * 2 * 0.6
     students = int(free / per_student / 2)     # the day is about half the free space
-    result = check_disk_free({"data_dir": tmp_path, "students_expected": students})
+    result = check_disk_free(Context(data_dir=tmp_path, plan=DayPlan(students=students)))
     assert result.status == "warn"
 
 
 def test_disk_free_on_a_data_dir_not_yet_created(tmp_path):
-    result = check_disk_free({"data_dir": tmp_path / "not" / "yet", "students_expected": 1})
+    result = check_disk_free(Context(data_dir=tmp_path / "not" / "yet", plan=DayPlan(students=1)))
     assert result.status == "pass"

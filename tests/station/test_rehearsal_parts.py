@@ -202,7 +202,7 @@ def test_a_rehearsal_neither_uploads_nor_reports_its_precheck_to_a_real_collecto
     assert "never uploads to a real collector" in run.stderr
     # A pre-check report waits in the outbox; sending it is refused, and the checks do not
     # probe the real server.
-    assert precheck.context(station)["collector_url"] == ""
+    assert precheck.context(station).link.url == ""
     outbox.put(station.db, "precheck", "/api/stations/LAN-R/precheck", {"overall": "pass"})
     assert precheck.send_pending(station) == (0, 1)
     assert len(outbox.pending(station.db)) == 1      # kept, not dropped
@@ -263,12 +263,13 @@ def test_nothing_listening_loses_the_measurement_as_a_real_device_does():
 
 
 def test_the_precheck_queries_a_simulated_scale_over_its_url():
+    from precheck.context import Context
     from precheck.serialcheck import check_serial_device
     from station.rehearsal.devices import SimulatedDevice
 
     device = SimulatedDevice("weight-1", "mt-sics", "weight").plug()
     try:
-        result = check_serial_device(device.config(), {})
+        result = check_serial_device(device.config(), Context())
     finally:
         device.unplug()
     assert result.status == "pass", result
@@ -276,13 +277,14 @@ def test_the_precheck_queries_a_simulated_scale_over_its_url():
 
 
 def test_an_unplugged_simulated_device_fails_the_precheck_as_a_missing_port():
-    from precheck.report import title
+    from precheck.registry import title
+    from precheck.context import Context
     from precheck.serialcheck import check_serial_device
     from station.rehearsal.devices import SimulatedDevice
 
     device = SimulatedDevice("weight-1", "mt-sics", "weight").plug()
     device.unplug()
-    result = check_serial_device(device.config(), {})
+    result = check_serial_device(device.config(), Context())
     assert result.status == "fail" and result.details["problem"] == "missing", result
     assert "找不到串口" in result.summary_zh and "USB" in result.fix_zh
     zh, en = title(result.id)

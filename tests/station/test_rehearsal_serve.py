@@ -199,12 +199,13 @@ def test_the_precheck_finds_every_device_when_the_trainer_presses_measure(rehear
     import threading
     import tomllib
 
+    from precheck.context import Context
     from precheck.serialcheck import check_serial_device
 
     config = tomllib.loads((rehearsal.dir / "station.toml").read_text(encoding="utf-8"))
     for device in config["pe"]["devices"]:
         results = []
-        check = threading.Thread(target=lambda d=device: results.append(check_serial_device(d, {})))
+        check = threading.Thread(target=lambda d=device: results.append(check_serial_device(d, Context())))
         check.start()
         while check.is_alive():
             if device["driver"] in ("alge-timy", "qm-frame"):

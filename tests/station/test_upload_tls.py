@@ -71,6 +71,7 @@ def test_without_the_district_ca_nothing_is_sent_and_the_reason_is_kept(station,
 def test_plain_http_to_another_computer_warns_in_the_precheck_and_is_not_uploaded_to(station, data_dir,
                                                                                     tmp_path):
     from precheck import network
+    from precheck.context import Context
     from qmbase.collector_link import CollectorLink
     from station import precheck
     from station.context import Station
@@ -88,4 +89,4 @@ def test_plain_http_to_another_computer_warns_in_the_precheck_and_is_not_uploade
     assert CollectorLink(url=url, token="t", allow_plain_http=True).refusal() is None
     assert CollectorLink(url="http://127.0.0.1:8443", token="t").refusal() is None
     assert CollectorLink(url="http://localhost:8443", token="t").refusal() is None
-    assert network.check_tls({"collector_url": "http://127.0.0.1:9"}).status == "skip"
+    assert network.check_tls(Context(link=CollectorLink(url="http://127.0.0.1:9"))).status == "skip"

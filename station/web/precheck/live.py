@@ -213,7 +213,8 @@ class Desk:
 
 def check_event(result) -> dict:
     """One finished check as the page shows it: name, status, what was found, what to do."""
-    from precheck.report import STATUS_TEXT, title
+    from precheck.registry import title
+    from precheck.report import STATUS_TEXT
 
     title_zh, title_en = title(result.id)
     status_zh, status_en = STATUS_TEXT[result.status]

@@ -98,7 +98,8 @@ async def report_page(request: Request, report_id: str):
         response = render(request, "precheck_missing.html", page="precheck", report_id=report_id)
         response.status_code = 404
         return response
-    from precheck.report import from_json, to_html
+    from precheck.report import from_json
+    from precheck.report_html import to_html
 
     return HTMLResponse(to_html(from_json(doc)))
 
