@@ -47,8 +47,8 @@ class Context:
     probe_max_s: float = 6.0                  # stop the probe early on a slow line
     # Left by one check for another within the run.
     noise_floor_dbfs: float | None = None     # audio.input's, for the speech test
-    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _shared: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def once(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()`` once per run, shared by the checks that need it (the collector's

@@ -119,7 +119,6 @@ def check_dns(ctx: Context) -> CheckResult:
                        {"host": host, "addresses": addresses, "elapsed_ms": elapsed_ms})
 
 
-
 # --- network.collector -----------------------------------------------------------------
 
 def check_collector(ctx: Context) -> CheckResult:
@@ -153,15 +152,35 @@ def check_collector(ctx: Context) -> CheckResult:
                        f"Collector OK ({latency_ms:.0f} ms)", details)
 
 
-
 # --- network.tls -----------------------------------------------------------------------
 
-def peer_certificate(ctx: Context, host: str, port: int, timeout: float) -> dict:
-    """Handshake with full verification (chain and host name); the verified certificate."""
-    context = ctx.link.ssl_context()
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        with context.wrap_socket(sock, server_hostname=host) as tls:
-            return tls.getpeercert()
+class NotTrusted(Exception):
+    """The collector's certificate failed verification (chain or host name)."""
+
+
+def peer_certificate(ctx: Context) -> dict:
+    """The collector's certificate, as verified by the station's own collector client.
+
+    ``GET /api/health`` through ``ctx.link``: the same TLS trust (system CAs plus the district's
+    CA file), host-name check and timeouts as the uploads, so this check passes only when they
+    can. The certificate is read off the connection while the answer is still open.
+    """
+    try:
+        with http_client(ctx) as client:
+            with client.stream("GET", collector_url(ctx) + "/api/health") as response:
+                stream = response.extensions.get("network_stream")
+                tls = stream.get_extra_info("ssl_object") if stream is not None else None
+                if tls is None:
+                    raise ssl.SSLError("no TLS connection to read the certificate from")
+                return tls.getpeercert()
+    except Exception as exc:
+        # httpx wraps the handshake's error: find the verification failure in the chain.
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                raise NotTrusted(cause.verify_message or explain(cause)) from exc
+            cause = cause.__cause__ or cause.__context__
+        raise
 
 
 def check_tls(ctx: Context) -> CheckResult:
@@ -185,9 +204,9 @@ def check_tls(ctx: Context) -> CheckResult:
     host, port = parts.hostname or "", parts.port or 443
     details: dict[str, Any] = {"host": host, "port": port, "ca_bundle": ctx.link.ca_bundle or None}
     try:
-        cert = peer_certificate(ctx, host, port, ctx.http_timeout_s)
-    except ssl.SSLCertVerificationError as exc:
-        details["error"] = exc.verify_message or explain(exc)
+        cert = peer_certificate(ctx)
+    except NotTrusted as exc:
+        details["error"] = str(exc)
         return CheckResult("network.tls", "fail",
                            f"服务器证书不可信：{details['error']}",
                            f"The collector's certificate is not trusted: {details['error']}",
@@ -197,7 +216,7 @@ def check_tls(ctx: Context) -> CheckResult:
                            "If the district signs its own certificates, set the district CA file "
                            "in station.toml (upload.ca_bundle); otherwise ask the district to "
                            "renew the collector's certificate.")
-    except (OSError, ssl.SSLError) as exc:
+    except Exception as exc:  # noqa: BLE001 - every network fault becomes a fail with its reason
         details["error"] = explain(exc)
         return CheckResult("network.tls", "fail", "无法与服务器建立加密连接",
                            "Cannot open an encrypted connection to the collector", details,
@@ -213,7 +232,6 @@ def check_tls(ctx: Context) -> CheckResult:
                            "Ask the district to renew the collector's certificate before the test day.")
     return CheckResult("network.tls", "pass", f"服务器证书有效（还有 {days_left:.0f} 天）",
                        f"Certificate valid ({days_left:.0f} days left)", details)
-
 
 
 # --- network.throughput ----------------------------------------------------------------

@@ -46,7 +46,6 @@ def check_disk_free(ctx: Context) -> CheckResult:
                        details, fix_zh, fix_en)
 
 
-
 # --- clock.skew ------------------------------------------------------------------------
 
 def clock_skew_s(date_header: str, sent_at: float, received_at: float) -> float:
@@ -91,7 +90,6 @@ def check_clock_skew(ctx: Context) -> CheckResult:
         return CheckResult("clock.skew", "warn", text_zh, text_en, details, fix_zh, fix_en)
     return CheckResult("clock.skew", "pass", f"时钟准确（相差 {abs(skew):.1f} 秒）",
                        f"Clock is right ({abs(skew):.1f} s off)", details)
-
 
 
 # --- software.version ------------------------------------------------------------------
