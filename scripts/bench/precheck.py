@@ -131,7 +131,7 @@ def main() -> int:
         one_run(*args.one)
         return 0
 
-    audio = not args.no_audio and (ROOT / "devices" / "precheck" / "audio.py").exists()
+    audio = not args.no_audio and (ROOT / "precheck" / "audio.py").exists()
     if audio:
         subprocess.run([str(ROOT / "scripts" / "virtual-audio"), "start"], check=True,
                        capture_output=True)
