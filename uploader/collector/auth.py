@@ -16,7 +16,6 @@ from fastapi import Request
 
 from .. import contract
 from .messages import CollectorError
-from .storage import check_segment
 from .store import now_iso
 
 STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -39,7 +38,7 @@ def manifest_key(token: str) -> bytes:
 def register_station(db: sqlite_utils.Database, station_id: str, school: str | None = None,
                      room: str | None = None) -> str:
     """Create the station, or give it a new token (the old one stops working); returns the token."""
-    if not STATION_ID.match(station_id) or not check_segment(station_id):
+    if not STATION_ID.match(station_id) or not contract.safe_segment(station_id):
         raise ValueError(f"站点编号“{station_id}”不合规：只能用字母、数字、_ . -，最长 64 个字符。 / "
                          f"The station id '{station_id}' is not allowed: letters, digits, _ . - only, "
                          f"at most 64 characters.")
