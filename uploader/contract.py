@@ -49,6 +49,7 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # One path segment: letters, digits, '.', '_', '-'; starts with a letter or digit.
 SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_PATH_CHARS = 512
+MAX_STATION_ID = 64
 # Device names Windows opens instead of a file, whatever the extension.
 WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
                              *(f"LPT{i}" for i in range(10))})
@@ -64,6 +65,12 @@ def safe_segment(segment: str) -> bool:
     return (isinstance(segment, str) and SEGMENT.match(segment) is not None
             and not segment.endswith(".")
             and segment.split(".")[0].upper() not in WINDOWS_DEVICES)
+
+
+def safe_station_id(station_id: str) -> bool:
+    """A station's id: one safe name of at most MAX_STATION_ID characters (the collector's
+    keys and folders, the station's set-up page and pairing all check this one rule)."""
+    return safe_segment(station_id) and len(station_id) <= MAX_STATION_ID
 
 
 def safe_path(path: str) -> bool:

@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator
 
 import anyio
@@ -26,28 +25,14 @@ from qmbase.db import insert_row, transaction, update_row
 from .. import contract
 from . import sittings
 from .locks import Hold, UploadLocks
-from .spool import Chunk, Spool, truncate
+from .spool import Chunk, Spool, pump, truncate
 from .storage import Storage, safe_key
 from .store import now_iso
 from .uploads import Appended, BodyGone, NewUpload, Upload, UploadRefused, check_new
 
 log = logging.getLogger("qm.collector")
 
-FLUSH_BYTES = 1024 * 1024  # bytes handed to the writing and hashing threads at a time
-# PATCH body bytes all uploads together may hold in memory (blocks being gathered or written).
-# Past it a PATCH hands over what it has at once and waits for it to land before reading on
-# (uvicorn then stops reading its socket and TCP holds the rest), so a thousand stations at
-# once cannot grow the collector by up to two blocks each.
-MEMORY_BUDGET = 64 * 1024 * 1024
 DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-# Spool writes and hashing (hashlib and file writes release the GIL); shared by all uploads.
-WRITERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="qm-spool")
-
-
-class Held:
-    bytes = 0  # of all PATCH bodies in memory; event loop only
-
-
 class LocalUploadStore:
     def __init__(self, db: sqlite_utils.Database, spool: Spool, storage: Storage,
                  max_upload_bytes: int, max_open_uploads: int, idle_timeout: float):
@@ -362,81 +347,3 @@ class LocalUploadStore:
                 log.error("storing upload %s failed: %s", row["id"], type(exc).__name__)
             return
         self._mark_done(row)
-
-
-async def pump(body: AsyncIterator[bytes], chunk: Chunk, room: int, idle_timeout: float,
-               hold: Hold) -> bool:
-    """Stream the body into `chunk` in blocks of FLUSH_BYTES; True when the client went away
-    (or counts as gone).
-
-    A client that sends nothing for `idle_timeout` seconds counts as gone: a stalled link
-    would otherwise hold the upload until the OS drops the dead socket, which can take many
-    minutes. So does one whose upload another request takes over (`hold.stop_asked`).
-
-    One block is written and hashed in worker threads while the next one is being received,
-    so the socket, the disk and the hashing overlap instead of taking turns. A block is the
-    list of pieces as the server handed them over: they are joined in the writing thread,
-    not here on the event loop's, the busiest one."""
-    loop = asyncio.get_running_loop()
-    block: list[bytes] = []
-    in_block = queued = 0
-    pending = None
-    pending_bytes = mine = 0  # the block in flight; what this PATCH counts in Held.bytes
-    pieces = body.__aiter__()
-    disconnected = False
-
-    async def landed() -> None:
-        nonlocal pending, pending_bytes, mine
-        await pending
-        pending = None
-        mine -= pending_bytes
-        Held.bytes -= pending_bytes
-        pending_bytes = 0
-
-    try:
-        while not hold.stop_asked:
-            try:
-                # Only the wait for bytes is timed (or cancelled by a takeover): a slow disk
-                # must not cut a live client off, and a cancelled wait on a block in flight
-                # would let it land after a drop.
-                hold.waiting_for_bytes = True
-                async with asyncio.timeout(idle_timeout):
-                    piece = await anext(pieces)
-            except StopAsyncIteration:
-                break
-            except (BodyGone, TimeoutError):
-                disconnected = True
-                break
-            except asyncio.CancelledError:
-                if not hold.stopped_by_cancel():
-                    raise
-                break
-            finally:
-                hold.waiting_for_bytes = False
-            if queued + in_block + len(piece) > room:
-                raise UploadRefused("past_length")
-            if piece:
-                block.append(piece)
-                in_block += len(piece)
-                mine += len(piece)
-                Held.bytes += len(piece)
-            over_budget = Held.bytes > MEMORY_BUDGET
-            if in_block >= FLUSH_BYTES or (over_budget and in_block):
-                if pending is not None:
-                    await landed()  # one block in flight: blocks land in order
-                pending = loop.run_in_executor(WRITERS, chunk.write, block)
-                pending_bytes = in_block
-                queued += in_block
-                block, in_block = [], 0
-                if over_budget:
-                    await landed()
-        if pending is not None:
-            await landed()
-        if block:
-            await loop.run_in_executor(WRITERS, chunk.write, block)
-        return disconnected or hold.stop_asked
-    finally:
-        Held.bytes -= mine
-        if pending is not None and not pending.done():
-            # Refused or cancelled: let the block in flight land before the caller cuts it off.
-            await asyncio.wait([pending])

@@ -10,7 +10,7 @@ import json
 
 import sqlite_utils
 
-from qmbase.db import transaction, update_row
+from qmbase.db import transaction, update_row, upsert_row
 
 from .. import contract
 from .store import now_iso
@@ -30,11 +30,8 @@ def record_manifest(db: sqlite_utils.Database, station: str, sitting: str, data:
            "files_json": json.dumps(files), "files_total": len(files),
            "bytes_total": sum(f["size"] for f in files),
            "complete": 0, "received_at": now_iso(), "completed_at": None}
-    columns = ", ".join(row)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("station", "sitting"))
     with transaction(db):  # the manifest and what it makes complete, together
-        db.execute(f"INSERT INTO sittings ({columns}) VALUES ({', '.join('?' for _ in row)}) "
-                   f"ON CONFLICT (station, sitting) DO UPDATE SET {updates}", list(row.values()))
+        upsert_row(db, "sittings", row, pk=("station", "sitting"))
         update_completeness(db, station, sitting)
 
 

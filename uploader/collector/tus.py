@@ -73,9 +73,14 @@ def refusal(exc: UploadRefused) -> CollectorError:
     return CollectorError(status, exc.code, headers=headers, extra=exc.extra, **exc.fields)
 
 
-def check_tus_version(request: Request) -> None:
+def asking(request: Request):
+    """(collector, station) of a tus request: the token first (401 before any body is read),
+    then the tus version (412)."""
+    state = collector(request)
+    station = state.station(request)
     if request.headers.get("tus-resumable") != contract.TUS_VERSION:
         raise CollectorError(412, "tus_version", headers={"Tus-Version": contract.TUS_VERSION})
+    return state, station
 
 
 def parse_metadata(header: str) -> dict[str, str]:
@@ -122,9 +127,7 @@ async def options(request: Request) -> Response:
 @router.post("/files/")
 @router.post("/files")
 async def create(request: Request) -> Response:
-    state = collector(request)
-    station = state.station(request)
-    check_tus_version(request)
+    state, station = asking(request)
     length = parse_nonnegative(request.headers.get("upload-length"), "bad_length")
     raw_metadata = request.headers.get("upload-metadata", "")
     meta = parse_metadata(raw_metadata)
@@ -144,9 +147,7 @@ async def create(request: Request) -> Response:
 
 @router.head("/files/{upload_id}")
 async def head(upload_id: str, request: Request) -> Response:
-    state = collector(request)
-    station = state.station(request)
-    check_tus_version(request)
+    state, station = asking(request)
     upload = await state.uploads.current(upload_id, station)
     headers = tus_headers(Upload_Offset=upload.offset, Upload_Length=upload.length,
                           Cache_Control="no-store")
@@ -159,9 +160,7 @@ async def head(upload_id: str, request: Request) -> Response:
 async def terminate(upload_id: str, request: Request) -> Response:
     # Departure from tus termination, which answers 204 for any upload: a verified file is a
     # student's work and is never withdrawn (409 already_stored).
-    state = collector(request)
-    station = state.station(request)
-    check_tus_version(request)
+    state, station = asking(request)
     await state.uploads.terminate(upload_id, station)
     return Response(status_code=204, headers=tus_headers())
 
@@ -170,9 +169,7 @@ async def terminate(upload_id: str, request: Request) -> Response:
 async def patch(upload_id: str, request: Request) -> Response:
     # Departure from tus core (409 for any offset but the upload's): a PATCH of a stored upload
     # is read, dropped and answered with its length (see UploadStore.append).
-    state = collector(request)
-    station = state.station(request)
-    check_tus_version(request)
+    state, station = asking(request)
     state.uploads.get(upload_id, station)
     if request.headers.get("content-type", "").split(";")[0].strip() != contract.PATCH_CONTENT_TYPE:
         raise CollectorError(415, "bad_content_type")
