@@ -21,6 +21,7 @@ from uploader.collector.tus import parse_checksum, parse_metadata
 def test_metadata_round_trips(values):
     header = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
     assert parse_metadata(header) == values
+    assert contract.encode_metadata(values) == header  # the station's encoder, the same bytes
 
 
 def test_metadata_that_is_not_base64_is_a_400():
