@@ -55,3 +55,15 @@ def update_row(db, table: str, where: dict, fields: dict) -> None:
     cond = " AND ".join(f'"{c}" = ?' for c in where)
     _conn(db).execute(f'UPDATE "{table}" SET {sets} WHERE {cond}',
                       [*fields.values(), *where.values()])
+
+
+def upsert_row(db, table: str, row: dict, pk: tuple[str, ...]) -> None:
+    """INSERT one row, or UPDATE the columns given when its key exists (safe inside
+    ``transaction``; columns not given keep their values)."""
+    columns = ", ".join(f'"{c}"' for c in row)
+    marks = ", ".join("?" for _ in row)
+    keys = ", ".join(f'"{c}"' for c in pk)
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in row if c not in pk)
+    action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+    _conn(db).execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks}) '
+                      f'ON CONFLICT ({keys}) {action}', list(row.values()))

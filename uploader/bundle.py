@@ -23,17 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from qmbase.platform import fsync_dir
-
-try:  # ISA-L's CRC-32 (python-isal): the very same checksum as zlib's, ~8x faster (PCLMUL)
-    from isal.isal_zlib import crc32 as _crc32
-except ImportError:  # the stdlib's, where isal is not installed: slower, same values
-    from zlib import crc32 as _crc32
-
 from qmbase.platform import fsync_dir, make_private_file, open_private
 
 from . import contract
-from .contract import FORMAT, LEGACY_FORMAT, MANIFEST, canonical_bytes, seal_code
+from .contract import FORMAT, LEGACY_FORMAT, MANIFEST, Crc32, canonical_bytes, seal_code
 
 # Bytes per tus PATCH (each with its own Upload-Checksum). Measured with scripts/bench/upload.py
 # on 127.0.0.1 (1 GiB, medians of 5): 32 MiB uploads ~12% faster than 16 MiB (half the
@@ -105,37 +98,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-# --- digests ------------------------------------------------------------------------
-
-# Each PATCH's Upload-Checksum (tus checksum extension). Its job is to catch a chunk damaged in
-# transit so that only that chunk is sent again; the guarantee that nothing is stored as good
-# with a wrong hash is the whole file's SHA-256, checked by the collector before it stores. A
-# second SHA-256 per byte for the chunk cost each side ~0.9 ms of CPU per MiB (the largest
-# item in the upload's cost, measured by scripts/bench/upload.py); CRC-32 catches every burst
-# error up to 32 bits and any flipped byte, at ~0.06 ms per MiB with ISA-L (~0.45 with the
-# stdlib's zlib), so SHA-256 runs once per byte on each side, as issue 6 asks.
-class Crc32:
-    """CRC-32 (zlib's) behind hashlib's interface; ``digest()`` is big-endian, as tus servers
-    and S3 send CRC-32 checksums in base64."""
-
-    name = "crc32"
-    digest_size = 4
-
-    def __init__(self, data: bytes = b"", value: int = 0):
-        self.value = _crc32(data, value)
-
-    def update(self, data) -> None:
-        self.value = _crc32(data, self.value)
-
-    def digest(self) -> bytes:
-        return self.value.to_bytes(4, "big")
-
-    def hexdigest(self) -> str:
-        return f"{self.value:08x}"
-
-    def copy(self) -> "Crc32":
-        return Crc32(value=self.value)
-
+# --- digests (each chunk's CRC-32: contract.Crc32) -------------------------------------
 
 def digest_stream(stream, chunk_size: int = DEFAULT_CHUNK_SIZE, sink=None) -> tuple[int, str, tuple[str, ...]]:
     """Read ``stream`` once: size, whole SHA-256 and each chunk's CRC-32; copy to ``sink`` if given."""

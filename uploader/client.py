@@ -10,8 +10,6 @@ always starts from the offset the collector reports.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -23,9 +21,8 @@ import httpx
 
 from qmbase.collector_link import CollectorLink
 
-from .bundle import Crc32
+from .contract import CHECKSUMS, PATCH_CONTENT_TYPE, TUS_VERSION, Checksum, Crc32, encode_metadata
 
-TUS_VERSION = "1.0.0"
 BLOCK = 1024 * 1024          # bytes read from disk and handed to the socket at a time
 MAX_CHUNK_REJECTS = 3        # a chunk refused for its checksum this often: stop and back off
 MAX_DISCARDS = 2             # whole-file mismatches before giving the attempt up
@@ -111,14 +108,9 @@ class RateLimiter:
             time.sleep(wait)
 
 
-def encode_metadata(meta: Mapping[str, str]) -> str:
-    return ",".join(f"{k} {base64.b64encode(str(v).encode('utf-8')).decode('ascii')}"
-                    for k, v in meta.items())
-
-
 # A chunk checksum in the queue is a hex digest; its length says which algorithm made it
 # (queues sealed before CRC-32 hold SHA-256 digests, and they still upload as they are).
-CHUNK_ALGORITHMS = {8: ("crc32", Crc32), 40: ("sha1", hashlib.sha1), 64: ("sha256", hashlib.sha256)}
+CHUNK_ALGORITHMS = {make().digest_size * 2: (name, make) for name, make in CHECKSUMS.items()}
 
 
 def chunk_algorithm(hex_digest: str):
@@ -132,7 +124,7 @@ def chunk_algorithm(hex_digest: str):
 def checksum_header(hex_digest: str) -> str:
     """The tus ``Upload-Checksum`` value: algorithm name, space, base64 of the raw digest."""
     name, _ = chunk_algorithm(hex_digest)
-    return f"{name} " + base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+    return Checksum(name, bytes.fromhex(hex_digest)).header()
 
 
 def _detail(response: httpx.Response) -> str:
@@ -307,7 +299,7 @@ class TusClient:
     def patch(self, url: str, path: Path, offset: int, length: int, checksum_hex: str | None,
               on_bytes: Callable[[int], None] | None = None) -> int:
         """Send ``length`` bytes of ``path`` from ``offset`` in one PATCH, streamed from disk."""
-        headers = {"Content-Type": "application/offset+octet-stream",
+        headers = {"Content-Type": PATCH_CONTENT_TYPE,
                    "Upload-Offset": str(offset), "Content-Length": str(length)}
         if checksum_hex:
             headers["Upload-Checksum"] = checksum_header(checksum_hex)

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import time
 
 import sqlite_utils
 from fastapi import Request
 
+from qmbase.db import insert_row, transaction, update_row, upsert_row
+
 from .. import contract
 from .messages import CollectorError
-from .storage import check_segment
 from .store import now_iso
 
-STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SESSION_COOKIE = "qm_collector_session"
 SESSION_SECONDS = 12 * 3600
 
@@ -32,37 +31,33 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def manifest_key(token: str) -> bytes:
-    return contract.signing_key(token)
-
-
 def register_station(db: sqlite_utils.Database, station_id: str, school: str | None = None,
                      room: str | None = None) -> str:
     """Create the station, or give it a new token (the old one stops working); returns the token."""
-    if not STATION_ID.match(station_id) or not check_segment(station_id):
+    if not contract.safe_station_id(station_id):
         raise ValueError(f"站点编号“{station_id}”不合规：只能用字母、数字、_ . -，最长 64 个字符。 / "
                          f"The station id '{station_id}' is not allowed: letters, digits, _ . - only, "
                          f"at most 64 characters.")
     token = new_token()
     row = {"id": station_id, "token_sha256": token_sha256(token),
-           "manifest_key": manifest_key(token).hex(), "created_at": now_iso()}
-    existing = db["stations"].count_where("id = ?", [station_id])
-    with db.conn:
-        if existing:
+           "manifest_key": contract.signing_key(token).hex(), "created_at": now_iso()}
+    with transaction(db):  # looked up and written under one write lock: two adds do not race
+        if db.execute("SELECT 1 FROM stations WHERE id = ?", [station_id]).fetchone():
             update = {k: v for k, v in row.items() if k != "created_at"}
             update.update({k: v for k, v in (("school", school), ("room", room)) if v is not None})
-            db["stations"].update(station_id, update)
+            update_row(db, "stations", {"id": station_id}, update)
         else:
-            db["stations"].insert({**row, "school": school, "room": room})
+            insert_row(db, "stations", {**row, "school": school, "room": room})
     return token
 
 
 def new_admin_token(db: sqlite_utils.Database) -> str:
     """A fresh district admin token (only its hash is kept, so asking again replaces it)."""
     token = new_token()
-    with db.conn:
-        db["settings"].upsert({"key": "admin_token_sha256", "value": token_sha256(token)}, pk="key")
-        db["sessions"].delete_where()  # sessions of the old token end with it
+    with transaction(db):  # sessions of the old token end with it, in the same commit
+        upsert_row(db, "settings", {"key": "admin_token_sha256", "value": token_sha256(token)},
+                   pk=("key",))
+        db.execute("DELETE FROM sessions")
     return token
 
 
@@ -94,10 +89,10 @@ def is_admin_token(db: sqlite_utils.Database, token: str | None) -> bool:
 
 def new_session(db: sqlite_utils.Database) -> str:
     session = secrets.token_urlsafe(32)
-    with db.conn:
-        db["sessions"].delete_where("expires_at < ?", [time.time()])
-        db["sessions"].insert({"id_sha256": token_sha256(session),
-                               "expires_at": time.time() + SESSION_SECONDS})
+    with transaction(db):
+        db.execute("DELETE FROM sessions WHERE expires_at < ?", [time.time()])
+        insert_row(db, "sessions", {"id_sha256": token_sha256(session),
+                                    "expires_at": time.time() + SESSION_SECONDS})
     return session
 
 

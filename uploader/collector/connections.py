@@ -8,7 +8,7 @@ once a request is complete, so idle sockets are never refused. Here every connec
 finish each request's headers within ``header_timeout`` seconds of the moment the server
 starts waiting for them (connection made, or the last response sent plus the keep-alive
 time), or it is closed; connections beyond ``max_connections`` are closed at once. Bodies
-have their own idle timeouts where they are read (``tus.pump``, ``stations.read_body``).
+have their own idle timeouts where they are read (``local_uploads.pump``, ``stations.read_body``).
 """
 from __future__ import annotations
 

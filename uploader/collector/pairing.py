@@ -15,6 +15,9 @@ import time
 
 from fastapi import APIRouter, Request
 
+from qmbase.db import insert_row, transaction
+
+from .. import contract
 from . import auth
 from .messages import CollectorError
 from .stations import collector, json_object
@@ -82,14 +85,14 @@ async def make_code(station_id: str, request: Request):
     state = collector(request)
     if not auth.is_admin(state.db, request):
         raise CollectorError(401, "admin_required", headers={"WWW-Authenticate": "Bearer"})
-    if not auth.STATION_ID.match(station_id):
+    if not contract.safe_station_id(station_id):
         raise CollectorError(400, "bad_station_id", station=station_id)
     body = await json_object(request)
     code = new_code()
     expires = time.time() + TTL_S
-    with state.db.conn:
-        state.db["pairings"].delete_where("station = ? AND used_at IS NULL", [station_id])
-        state.db["pairings"].insert({
+    with transaction(state.db):  # the new code replaces the unused ones, in one commit
+        state.db.execute("DELETE FROM pairings WHERE station = ? AND used_at IS NULL", [station_id])
+        insert_row(state.db, "pairings", {
             "code_sha256": auth.token_sha256(code), "station": station_id,
             "school": str(body.get("school") or "") or None, "room": str(body.get("room") or "") or None,
             "created_at": now_iso(), "expires_at": expires, "used_at": None})

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from qmbase.db import transaction, upsert_row
 from qmbase.tables import TableError, read_rows
 
 from .store import now_iso
@@ -105,8 +106,9 @@ def import_file(db: sqlite_utils.Database, path: Path | str) -> tuple[int, int]:
     schools = parse(path)
     existing = {r["code"] for r in db["schools"].rows}
     now = now_iso()
-    with db.conn:
-        db["schools"].upsert_all([{**s.__dict__, "imported_at": now} for s in schools], pk="code")
+    with transaction(db):  # every school of the file, or none
+        for school in schools:
+            upsert_row(db, "schools", {**school.__dict__, "imported_at": now}, pk=("code",))
     added = sum(1 for s in schools if s.code not in existing)
     return added, len(schools) - added
 

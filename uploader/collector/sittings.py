@@ -1,4 +1,8 @@
-"""Manifests, seal codes and sitting completeness (pure checks plus the tables they fill)."""
+"""Manifests, seal codes and sitting completeness (pure checks plus the tables they fill).
+
+Writes are plain SQL inside ``qmbase.db.transaction``, so a caller's transaction (an upload
+marked done and its sitting complete) takes them in as one.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -6,10 +10,10 @@ import json
 
 import sqlite_utils
 
+from qmbase.db import transaction, update_row, upsert_row
+
 from .. import contract
 from .store import now_iso
-
-MANIFEST_PATH = contract.MANIFEST
 
 
 def record_manifest(db: sqlite_utils.Database, station: str, sitting: str, data: bytes,
@@ -26,9 +30,9 @@ def record_manifest(db: sqlite_utils.Database, station: str, sitting: str, data:
            "files_json": json.dumps(files), "files_total": len(files),
            "bytes_total": sum(f["size"] for f in files),
            "complete": 0, "received_at": now_iso(), "completed_at": None}
-    with db.conn:
-        db["sittings"].upsert(row, pk=("station", "sitting"))
-    update_completeness(db, station, sitting)
+    with transaction(db):  # the manifest and what it makes complete, together
+        upsert_row(db, "sittings", row, pk=("station", "sitting"))
+        update_completeness(db, station, sitting)
 
 
 def arrived(db: sqlite_utils.Database, station: str, sitting: str, files: list[dict]) -> list[dict]:
@@ -45,9 +49,10 @@ def update_completeness(db: sqlite_utils.Database, station: str, sitting: str) -
         return
     manifest_in = db["uploads"].count_where(
         "station = ? AND sitting = ? AND path = ? AND sha256 = ? AND state = 'done'",
-        [station, sitting, MANIFEST_PATH, rows[0]["manifest_sha256"]]) > 0
+        [station, sitting, contract.MANIFEST, rows[0]["manifest_sha256"]]) > 0
     files = json.loads(rows[0]["files_json"])
     complete = manifest_in and len(arrived(db, station, sitting, files)) == len(files)
     if complete and not rows[0]["complete"]:
-        with db.conn:
-            db["sittings"].update((station, sitting), {"complete": 1, "completed_at": now_iso()})
+        with transaction(db):
+            update_row(db, "sittings", {"station": station, "sitting": sitting},
+                       {"complete": 1, "completed_at": now_iso()})

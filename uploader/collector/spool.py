@@ -1,4 +1,5 @@
-"""In-progress upload data on local disk: `<data>/incoming/<id>.part`, plus its running SHA-256.
+"""In-progress upload data on local disk: `<data>/incoming/<id>.part`, plus its running SHA-256,
+and the streaming of a request body into it (``pump``).
 
 Durability rule: bytes are written and fsynced before the offset is recorded in the database, so
 the recorded offset is never ahead of the data; `reconcile` cuts any tail beyond the recorded
@@ -6,13 +7,17 @@ offset (a PATCH killed half-way) so the data is never ahead of the offset either
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import AsyncIterator, Sequence
 
 from qmbase.platform import fsync_dir, make_private_dir, open_private
+
+from .locks import Hold
+from .uploads import BodyGone, UploadRefused
 
 READ_BLOCK = 4 * 1024 * 1024
 # The file's running SHA-256 is fed here while the writing thread writes the same block: see
@@ -217,3 +222,95 @@ class Chunk:
         finally:
             self.file.close()
         truncate(self.path, self.start)
+
+
+FLUSH_BYTES = 1024 * 1024  # bytes handed to the writing and hashing threads at a time
+# PATCH body bytes all uploads together may hold in memory (blocks being gathered or written).
+# Past it a PATCH hands over what it has at once and waits for it to land before reading on
+# (uvicorn then stops reading its socket and TCP holds the rest), so a thousand stations at
+# once cannot grow the collector by up to two blocks each.
+MEMORY_BUDGET = 64 * 1024 * 1024
+# Spool writes and hashing (hashlib and file writes release the GIL); shared by all uploads.
+WRITERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="qm-spool")
+
+
+class Held:
+    bytes = 0  # of all PATCH bodies in memory; event loop only
+
+
+async def pump(body: AsyncIterator[bytes], chunk: Chunk, room: int, idle_timeout: float,
+               hold: Hold) -> bool:
+    """Stream the body into `chunk` in blocks of FLUSH_BYTES; True when the client went away
+    (or counts as gone).
+
+    A client that sends nothing for `idle_timeout` seconds counts as gone: a stalled link
+    would otherwise hold the upload until the OS drops the dead socket, which can take many
+    minutes. So does one whose upload another request takes over (`hold.stop_asked`).
+
+    One block is written and hashed in worker threads while the next one is being received,
+    so the socket, the disk and the hashing overlap instead of taking turns. A block is the
+    list of pieces as the server handed them over: they are joined in the writing thread,
+    not here on the event loop's, the busiest one."""
+    loop = asyncio.get_running_loop()
+    block: list[bytes] = []
+    in_block = queued = 0
+    pending = None
+    pending_bytes = mine = 0  # the block in flight; what this PATCH counts in Held.bytes
+    pieces = body.__aiter__()
+    disconnected = False
+
+    async def landed() -> None:
+        nonlocal pending, pending_bytes, mine
+        await pending
+        pending = None
+        mine -= pending_bytes
+        Held.bytes -= pending_bytes
+        pending_bytes = 0
+
+    try:
+        while not hold.stop_asked:
+            try:
+                # Only the wait for bytes is timed (or cancelled by a takeover): a slow disk
+                # must not cut a live client off, and a cancelled wait on a block in flight
+                # would let it land after a drop.
+                hold.waiting_for_bytes = True
+                async with asyncio.timeout(idle_timeout):
+                    piece = await anext(pieces)
+            except StopAsyncIteration:
+                break
+            except (BodyGone, TimeoutError):
+                disconnected = True
+                break
+            except asyncio.CancelledError:
+                if not hold.stopped_by_cancel():
+                    raise
+                break
+            finally:
+                hold.waiting_for_bytes = False
+            if queued + in_block + len(piece) > room:
+                raise UploadRefused("past_length")
+            if piece:
+                block.append(piece)
+                in_block += len(piece)
+                mine += len(piece)
+                Held.bytes += len(piece)
+            over_budget = Held.bytes > MEMORY_BUDGET
+            if in_block >= FLUSH_BYTES or (over_budget and in_block):
+                if pending is not None:
+                    await landed()  # one block in flight: blocks land in order
+                pending = loop.run_in_executor(WRITERS, chunk.write, block)
+                pending_bytes = in_block
+                queued += in_block
+                block, in_block = [], 0
+                if over_budget:
+                    await landed()
+        if pending is not None:
+            await landed()
+        if block:
+            await loop.run_in_executor(WRITERS, chunk.write, block)
+        return disconnected or hold.stop_asked
+    finally:
+        Held.bytes -= mine
+        if pending is not None and not pending.done():
+            # Refused or cancelled: let the block in flight land before the caller cuts it off.
+            await asyncio.wait([pending])

@@ -8,6 +8,8 @@ import json
 from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 
+from qmbase.db import insert_row, transaction
+
 from . import auth, sittings
 from .messages import CollectorError
 from .store import now_iso
@@ -124,8 +126,8 @@ async def precheck(station_id: str, request: Request):
     report = await json_object(request)
     check_precheck(report)
     state = collector(request)
-    with state.db.conn:
-        state.db["prechecks"].insert({
+    with transaction(state.db):
+        insert_row(state.db, "prechecks", {
             "station": station_id, "received_at": now_iso(), "overall": report["overall"],
             "failing": json.dumps(failing_checks(report), ensure_ascii=False),
             "body": json.dumps(report, ensure_ascii=False)})

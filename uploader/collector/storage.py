@@ -14,21 +14,13 @@ from urllib.parse import urlparse
 
 from qmbase.platform import fsync_dir, make_private_dir, make_private_file, open_private
 
-
 from .. import contract
 
 
-def check_segment(segment: str) -> bool:
-    """One name a client may choose: the contract's safe alphabet (``contract.safe_segment``)."""
-    return contract.safe_segment(segment)
-
-
-def check_relative_path(path: str) -> bool:
-    return contract.safe_path(path)
-
-
 def safe_key(station: str, sitting: str, path: str) -> str:
-    if not (check_segment(station) and check_segment(sitting) and check_relative_path(path)):
+    """The storage key of a file, made only of names the contract allows (``contract.safe_path``)."""
+    if not (contract.safe_segment(station) and contract.safe_segment(sitting)
+            and contract.safe_path(path)):
         raise ValueError(f"unsafe storage key: {station!r}/{sitting!r}/{path!r}")
     return f"{station}/{sitting}/{path}"
 

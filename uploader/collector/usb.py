@@ -23,6 +23,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from qmbase.db import transaction, update_row
+
 from .. import contract
 from ..bundle import digest_stream
 from . import incidents, sittings
@@ -70,21 +72,21 @@ def import_dir(db: sqlite_utils.Database, storage, staging_root: Path, root: Pat
 
 
 def _read_head(folder: Path) -> tuple[bytes, str, str]:
-    data = (folder / sittings.MANIFEST_PATH).read_bytes()
+    data = (folder / contract.MANIFEST).read_bytes()
     try:
         manifest = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise Refused(sittings.MANIFEST_PATH, "manifest",
+        raise Refused(contract.MANIFEST, "manifest",
                       "清单文件已损坏，无法读取。", "The manifest is damaged and cannot be read.") from None
     if not isinstance(manifest, dict):
-        raise Refused(sittings.MANIFEST_PATH, "manifest", "清单文件格式不对。", "The manifest has the wrong format.")
+        raise Refused(contract.MANIFEST, "manifest", "清单文件格式不对。", "The manifest has the wrong format.")
     return data, str(manifest.get("station") or ""), str(manifest.get("sitting") or "")
 
 
 def _station_key(db: sqlite_utils.Database, station: str) -> bytes:
     rows = list(db["stations"].rows_where("id = ?", [station], select="manifest_key"))
     if not rows:
-        raise Refused(sittings.MANIFEST_PATH, "unknown_station",
+        raise Refused(contract.MANIFEST, "unknown_station",
                       f"工作站 {station} 未在本汇集服务器登记。请先 station collector add-station {station}，"
                       f"或检查这是否是本区县的 U 盘。",
                       f"Station {station} is not registered on this collector. Add it first "
@@ -95,7 +97,7 @@ def _station_key(db: sqlite_utils.Database, station: str) -> bytes:
 def _stage(folder: Path, entry: dict, staging: Path) -> Path:
     """Copy one listed file off the stick, hashing it on the way; refuse any difference."""
     rel = entry["path"]
-    if not contract.safe_path(rel) or rel == sittings.MANIFEST_PATH:
+    if not contract.safe_path(rel) or rel == contract.MANIFEST:
         raise Refused(rel[:200], "bad_path", "文件路径不合规（绝对路径、..、反斜杠或 Windows 不允许的名字）。",
                       "The file path is not allowed (absolute, '..', backslash or a name Windows forbids).")
     source = folder / rel
@@ -152,13 +154,13 @@ def _signature(folder: Path) -> str:
 
 def _refusal(check: contract.ManifestCheck) -> Refused:
     if check.code == "signature_bad":
-        return Refused(sittings.MANIFEST_PATH, "signature",
+        return Refused(contract.MANIFEST, "signature",
                        "清单的签名不符：清单被改动过，或不是该工作站用其当前令牌签的。未保存任何内容。"
                        "若工作站换过令牌，请在工作站上重新导出。",
                        "The manifest's signature does not match: it was altered, or not signed by this "
                        "station under its current token. Nothing was stored. If the station was given a "
                        "new token, export again on the station.")
-    return Refused(sittings.MANIFEST_PATH, check.code or "manifest",
+    return Refused(contract.MANIFEST, check.code or "manifest",
                    f"清单不合规（{check.detail}）：封存后被改动过，或由不兼容的软件写出。未保存任何内容。",
                    f"The manifest is not valid ({check.detail}): changed after sealing, or written by "
                    f"incompatible software. Nothing was stored.")
@@ -174,7 +176,7 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
         station, sitting = outcome.station, outcome.sitting or folder.name
         outcome.sitting = sitting
         if not (contract.safe_segment(station) and contract.safe_segment(sitting)):
-            raise Refused(sittings.MANIFEST_PATH, "manifest", "清单中的工作站或场次编号不合规。",
+            raise Refused(contract.MANIFEST, "manifest", "清单中的工作站或场次编号不合规。",
                           "The manifest's station or sitting id is not allowed.")
         key = _station_key(db, station)
         signature = _signature(folder)
@@ -187,16 +189,16 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
         known = list(db["sittings"].rows_where("station = ? AND sitting = ? AND signature_ok = 1",
                                                [station, sitting], select="manifest_sha256"))
         if known and known[0]["manifest_sha256"] != manifest_sha:
-            raise Refused(sittings.MANIFEST_PATH, "other_seal",
+            raise Refused(contract.MANIFEST, "other_seal",
                           "该场次已用另一份封签交来，已封存的数据不会被替换。请联系该校核对电子封签。",
                           "This sitting already came with another seal; sealed data is never replaced. "
                           "Check the seal code with the school.")
         staging.mkdir(parents=True)
         staged = {f["path"]: _stage(folder, f, staging) for f in files}
-        staged[sittings.MANIFEST_PATH] = staging / "manifest"
-        staged[sittings.MANIFEST_PATH].write_bytes(data)
+        staged[contract.MANIFEST] = staging / "manifest"
+        staged[contract.MANIFEST].write_bytes(data)
         wanted = {f["path"]: (f["sha256"].lower(), f["size"]) for f in files}
-        wanted[sittings.MANIFEST_PATH] = (manifest_sha, len(data))
+        wanted[contract.MANIFEST] = (manifest_sha, len(data))
         have = _done(db, station, sitting)
         for path, (sha, _) in wanted.items():
             if path in have and have[path] != sha:
@@ -212,7 +214,7 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
         sealed_incidents = (staged[INCIDENTS].read_bytes() if INCIDENTS in staged and INCIDENTS in todo
                             else None)
         # The manifest last, as over the network: a sitting is never listed before its files.
-        todo.sort(key=lambda p: p == sittings.MANIFEST_PATH)
+        todo.sort(key=lambda p: p == contract.MANIFEST)
         for path in todo:
             sha, size = wanted[path]
             storage.put(staged[path], safe_key(station, sitting, path))
@@ -222,11 +224,11 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
                                       "sitting": sitting, "path": path, "sha256": sha,
                                       "length": size, "offset": size, "state": "done",
                                       "created_at": now, "finished_at": now, "via": "usb",
-                                      "signature": signature if path == sittings.MANIFEST_PATH else None})
+                                      "signature": signature if path == contract.MANIFEST else None})
         if not known:
-            sittings.record_manifest(db, station, sitting, data, check)
-            with db.conn:
-                db["sittings"].update((station, sitting), {"via": "usb"})
+            with transaction(db):  # recorded as come by hand, or not at all
+                sittings.record_manifest(db, station, sitting, data, check)
+                update_row(db, "sittings", {"station": station, "sitting": sitting}, {"via": "usb"})
         sittings.update_completeness(db, station, sitting)
         _keep_incidents(db, station, sealed_incidents)
         outcome.status = "stored"

@@ -25,10 +25,10 @@ from station import roster, tomlfile
 from station.web.api import json_body, refuse, who
 from station.web.setup.live import Watches
 from station.web.templating import render
+from uploader.contract import safe_station_id
 
 router = APIRouter()
 
-STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")     # as the collector accepts it
 ROSTER_MAX_BYTES = 10 * 1024 * 1024
 TONE_HZ, TONE_S, TONE_DBFS = 1000.0, 1.0, -12.0
 LEVEL_S = 0.3
@@ -119,7 +119,7 @@ def _device(n: int, raw) -> dict | JSONResponse:
 
 def _changes(body: dict) -> dict | JSONResponse:
     station_id = _text(body, "station_id")
-    if not STATION_ID.match(station_id):
+    if not safe_station_id(station_id):
         return refuse(f"工作站编号“{station_id}”不可用：请用字母、数字和 _ . -（如 S01 或 4401-01），最长 64 个字符。",
                       f"The station id \"{station_id}\" cannot be used: letters, digits and _ . - "
                       f"(e.g. S01 or 4401-01), at most 64 characters.", 400, "station_id")
@@ -204,7 +204,7 @@ async def check_collector(request: Request):
         return body
     url, station_id = _text(body, "collector_url").rstrip("/"), _text(body, "station_id")
     token = _text(body, "token") or request.app.state.station.config["upload.token"]
-    if not url or not token or not STATION_ID.match(station_id):
+    if not url or not token or not safe_station_id(station_id):
         return refuse("请先填写工作站编号、汇集服务器地址和令牌。",
                       "Fill in the station id, the collector address and the token first.", 400)
     from station.rehearsal import guard
@@ -285,7 +285,7 @@ def _redeem(station, url: str, code: str) -> dict | JSONResponse:
         doc = answer.json()
     except ValueError:
         doc = {}
-    if answer.status_code != 200 or not STATION_ID.match(str(doc.get("station_id") or "")) or not doc.get("token"):
+    if answer.status_code != 200 or not safe_station_id(str(doc.get("station_id") or "")) or not doc.get("token"):
         return refuse(doc.get("message_zh") or f"汇集服务器答复 {answer.status_code}，配对没有完成。",
                       doc.get("message_en") or f"The collector answered {answer.status_code}; not paired.",
                       409, "pairing")

@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 
 from uploader import contract
 from uploader.collector.messages import ERRORS, CollectorError
-from uploader.collector.storage import LocalStorage, check_relative_path, safe_key
+from uploader.collector.storage import LocalStorage, safe_key
 from uploader.collector.tus import parse_checksum, parse_metadata
 
 
@@ -21,6 +21,7 @@ from uploader.collector.tus import parse_checksum, parse_metadata
 def test_metadata_round_trips(values):
     header = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
     assert parse_metadata(header) == values
+    assert contract.encode_metadata(values) == header  # the station's encoder, the same bytes
 
 
 def test_metadata_that_is_not_base64_is_a_400():
@@ -32,7 +33,7 @@ def test_metadata_that_is_not_base64_is_a_400():
 @given(st.lists(st.sampled_from(list("ab./\\:\x00 ") + ["..", "录音"]), max_size=30).map("".join))
 def test_no_accepted_path_leaves_the_storage_root(path):
     root = Path("/srv/collector/files")
-    if check_relative_path(path):
+    if contract.safe_path(path):
         target = (root / "S01" / "SIT1" / path).resolve()
         assert target.is_relative_to(root / "S01" / "SIT1")
         assert ".." not in path.split("/") and "\\" not in path
@@ -48,19 +49,19 @@ def test_local_storage_refuses_a_key_that_climbs(tmp_path):
 @pytest.mark.parametrize("path", ["CON", "recordings/nul.flac", "com1.csv", "a./b", "a ", "x?.csv",
                                   "tab\there", "a|b"])
 def test_names_windows_would_misread_are_refused(path):
-    assert not check_relative_path(path)
+    assert not contract.safe_path(path)
 
 
 def test_plain_relative_paths_are_accepted():
     for path in ["results.csv", "recordings/0001-1.flac", "console.log", "rawlogs/a_dev-ttyUSB0.rawlog.jsonl"]:
-        assert check_relative_path(path)
+        assert contract.safe_path(path)
 
 
 @pytest.mark.parametrize("path", ["录音/学生.flac", ".hidden", "a b.csv", "results\u202e.csv",
                                   "re\u200bsults.csv", "ｒesults.csv", "results.csv\u0000", "-x"])
 def test_names_outside_the_safe_alphabet_are_refused(path):
     # RTL overrides, zero-width and full-width look-alikes, spaces, hidden files: all refused
-    assert not check_relative_path(path)
+    assert not contract.safe_path(path)
 
 
 @given(st.binary(max_size=200))
@@ -127,13 +128,13 @@ def test_manifest_for_another_sitting_or_with_bad_files_is_not_valid():
 
 def test_checksum_header_parses_and_refuses_unknown_algorithms():
     digest = base64.b64encode(hashlib.sha1(b"x").digest()).decode()
-    hasher, expected = parse_checksum(f"sha1 {digest}")
-    hasher.update(b"x")
-    assert hasher.digest() == expected
-    hasher, expected = parse_checksum("crc32 " + base64.b64encode(
-        zlib.crc32(b"x").to_bytes(4, "big")).decode())
-    hasher.update(b"x")
-    assert hasher.digest() == expected
+    for header in (f"sha1 {digest}",
+                   "crc32 " + base64.b64encode(zlib.crc32(b"x").to_bytes(4, "big")).decode()):
+        checksum = parse_checksum(header)
+        hasher = checksum.hasher()
+        hasher.update(b"x")
+        assert hasher.digest() == checksum.digest
+        assert checksum.header() == header  # what the station sends is what the collector reads
     for bad in ("md5 AAAA", "crc32 AAAA", "sha256 AAAA", "crc32 not-base64!"):
         with pytest.raises(CollectorError):
             parse_checksum(bad)

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from uploader.bundle import Crc32
+from uploader.contract import Crc32
 from uploader.collector import spool
 from uploader.collector.spool import FLUSH_AHEAD, Chunk
 
