@@ -11,8 +11,8 @@ the runner picks does not matter.
 
 The analysis functions (``analyse_input``, ``find_test_signal``, ``analyse_speech``,
 ``level_envelope``, ``spectrum``) are pure: samples in, numbers out, tested without a device.
-Levels are dBFS with the AES17 convention (a full-scale sine is 0 dBFS, so a sine of peak
-0.1 is -20 dBFS); silence is reported as ``SILENCE_DBFS`` rather than -inf, which JSON lacks.
+Levels are dBFS as ``devices.levels`` defines them for the whole station (AES17: a full-scale
+sine is 0 dBFS, so a sine of peak 0.1 is -20 dBFS); silence is ``SILENCE_DBFS``, not -inf.
 """
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from devices import audio
+from devices import audio, levels
 from precheck.check import CheckResult
 from precheck.context import Context
 
-SILENCE_DBFS = -120.0
+SILENCE_DBFS = levels.SILENCE_DBFS
 TONE_HZ = 1000.0
 TONE_DBFS = -20.0
 TONE_SECONDS = 0.6
@@ -44,31 +44,21 @@ FRAME_SECONDS = 0.05        # level frames for noise floor and speech
 # ---------------------------------------------------------------- pure analysis
 
 def dbfs(value: float) -> float:
-    """An amplitude (RMS or peak, full scale 1.0) in dBFS, floored at SILENCE_DBFS."""
-    if value <= 0 or not np.isfinite(value):
-        return SILENCE_DBFS
-    return max(SILENCE_DBFS, round(20 * float(np.log10(value)), 2))
+    """A peak amplitude (full scale 1.0) in dBFS, two decimals."""
+    return round(levels.peak_dbfs(value), 2)
 
 
 def rms_dbfs(x: np.ndarray) -> float:
-    """RMS level, AES17: +3 dB so a full-scale sine reads 0 dBFS."""
-    if len(x) == 0:
-        return SILENCE_DBFS
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    return dbfs(rms * np.sqrt(2))
+    """RMS level in dBFS, two decimals."""
+    return round(levels.rms_dbfs(x), 2)
 
 
 def frame_levels(x: np.ndarray, rate: int, seconds: float = FRAME_SECONDS) -> np.ndarray:
-    """RMS level of consecutive frames, dBFS (AES17)."""
+    """RMS level of consecutive frames, dBFS."""
     n = max(1, int(rate * seconds))
-    count = len(x) // n
-    if count == 0:
+    if len(x) < n:
         return np.array([rms_dbfs(x)])
-    frames = np.asarray(x[:count * n], dtype=np.float64).reshape(count, n)
-    rms = np.sqrt(np.mean(frames ** 2, axis=1)) * np.sqrt(2)
-    with np.errstate(divide="ignore"):
-        levels = 20 * np.log10(rms)
-    return np.maximum(np.nan_to_num(levels, neginf=SILENCE_DBFS), SILENCE_DBFS)
+    return levels.frame_dbfs(np.asarray(x, dtype=np.float64), n)
 
 
 def noise_floor_dbfs(x: np.ndarray, rate: int) -> float:
@@ -121,9 +111,7 @@ def spectrum(x: np.ndarray, rate: int, bins: int = 128, fmin: float = 20.0) -> d
         lo, hi = index[i], index[i + 1]
         if hi > lo:
             power[i] = psd[lo:hi].sum() * step
-    with np.errstate(divide="ignore"):
-        db = 10 * np.log10(power * 2)  # *2: a full-scale sine reads 0 dBFS
-    db = np.maximum(np.nan_to_num(db, nan=SILENCE_DBFS, neginf=SILENCE_DBFS), SILENCE_DBFS)
+    db = levels.power_dbfs(power)
     return {"freq_hz": [round(float(f), 1) for f in centres], "db": [round(float(d), 1) for d in db]}
 
 

@@ -11,7 +11,8 @@ larger of that and the capture's count), ``melody_score`` (0..1 or null), ``blee
 (``{"score", "lag_s", "level_db"}`` or null), ``song_id``, ``flags`` (reasons that do not
 change the verdict: ``wrong_melody``), and, when it applies, ``error`` (why a file is
 unreadable) and ``song_error`` (the song's audio could not be read: song checks skipped).
-Levels are dBFS floored at -120 (never -inf); ``voiced_ratio`` is the share of the
+Levels are dBFS as ``devices.levels`` defines them (a full-scale sine's RMS is 0 dBFS),
+floored at -120 (never -inf); ``voiced_ratio`` is the share of the
 non-silent 20 ms frames that carry a pitch inside [f0_min_hz, f0_max_hz].
 """
 from __future__ import annotations
@@ -143,8 +144,8 @@ def _level_metrics(x: np.ndarray, mono: np.ndarray, frame_db: np.ndarray,
     clip = max((levels.clipped_ratio(x[:, c], t.clip_level, t.clip_min_run)
                 for c in range(x.shape[1])), default=0.0)
     return {
-        "rms_dbfs": _r(levels.to_db(mean_square)),
-        "peak_dbfs": _r(levels.to_db(peak * peak)),
+        "rms_dbfs": _r(levels.power_dbfs(mean_square)),
+        "peak_dbfs": _r(levels.peak_dbfs(peak)),
         "clipped_ratio": round(clip, 5),
         "silence_ratio": round(1.0 - int(active.sum()) / frames, 4) if frames else 1.0,
         "noise_floor_dbfs": _r(floor),

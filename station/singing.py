@@ -150,8 +150,9 @@ def input_level_dbfs(recorder, window_s: float = 0.1) -> float:
 
     The recorder exposes no level of its own, and its audio callback must stay minimal, so
     the meter reads the newest frames back from the journal (in the OS page cache: cheap).
+    The number is ``devices.levels.meter_dbfs``'s, as on the /precheck page's meter.
     """
-    import numpy as np
+    from devices.levels import meter_dbfs
 
     writer = recorder.writer
     count = int(window_s * recorder.rate)
@@ -162,10 +163,7 @@ def input_level_dbfs(recorder, window_s: float = 0.1) -> float:
         block = writer.journal.read_frames(max(0, end - count), min(count, end))
     except OSError:
         return -120.0
-    if not len(block):
-        return -120.0
-    rms = float(np.sqrt(np.mean((block.astype("float64") / 32768.0) ** 2)))
-    return round(max(-120.0, 20 * np.log10(rms + 1e-12)), 1)
+    return meter_dbfs(block)
 
 
 def take_summary(outcome) -> dict:

@@ -1,28 +1,24 @@
 """Level, clipping and dropout measures on the full-rate samples (numpy only).
 
-Frames are non-overlapping blocks viewed in place (a reshape, no copy), so a 60 s take
-at 48 kHz costs a few milliseconds.
+Levels follow the station's one dBFS convention (``devices.levels``: a full-scale sine's RMS
+is 0 dBFS), so a take's report, the /sing meter and the pre-check agree.
 """
 from __future__ import annotations
 
 import numpy as np
 
-DB_FLOOR = -120.0  # what digital silence reports instead of -inf (JSON has no -inf)
+from devices.levels import SILENCE_DBFS, frame_dbfs, peak_dbfs, power_dbfs
+
+DB_FLOOR = SILENCE_DBFS  # what digital silence reports instead of -inf (JSON has no -inf)
 FRAME_S = 0.020    # the level frame; the pitch track uses the same hop so frames align
 
-
-def to_db(power: np.ndarray | float) -> np.ndarray | float:
-    """Power (mean square) to dBFS, floored; 0 dBFS is a full-scale square wave."""
-    with np.errstate(divide="ignore"):
-        return np.maximum(10.0 * np.log10(power), DB_FLOOR)
+__all__ = ["DB_FLOOR", "FRAME_S", "frame_db", "peak_dbfs", "power_dbfs", "runs",
+           "clipped_ratio", "dropout_gaps"]
 
 
 def frame_db(x: np.ndarray, rate: int) -> np.ndarray:
     """RMS level of each FRAME_S block in dBFS (a trailing partial block is dropped)."""
-    n = max(1, int(round(rate * FRAME_S)))
-    frames = x[: len(x) // n * n].reshape(-1, n)
-    power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / n
-    return to_db(power)
+    return frame_dbfs(x, int(round(rate * FRAME_S)))
 
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,8 +13,9 @@ class Thresholds:
     """Every limit the verdict uses; ``[recorder.verify]`` in station.toml overrides any."""
 
     min_duration_s: float = 5.0       # shorter takes cannot hold a song's phrase
-    silence_dbfs: float = -55.0       # a 20 ms frame under this is silence (mic hiss is ~-60)
-    quiet_dbfs: float = -36.0         # the loud parts (95th percentile frame) must reach this
+    # RMS levels, dBFS of devices.levels (a full-scale sine = 0 dBFS)
+    silence_dbfs: float = -52.0       # a 20 ms frame under this is silence (mic hiss is ~-57)
+    quiet_dbfs: float = -33.0         # the loud parts (95th percentile frame) must reach this
     clip_level: float = 0.999         # |sample| at or above this is full scale (-0.01 dBFS)
     clip_min_run: int = 3             # consecutive full-scale samples that make a clip
     clipped_ratio_max: float = 0.001  # 0.1 % of samples clipped is audible distortion

@@ -105,7 +105,7 @@ class Meter:
         return audio.open_duplex(index, False, rate, blocksize=int(rate * BLOCK_S))
 
     def _read(self, stream, stop: threading.Event) -> None:
-        from precheck.audio import rms_dbfs
+        from devices.levels import meter_dbfs
 
         while not stop.is_set():
             try:
@@ -117,7 +117,7 @@ class Meter:
                                "fix_zh": "如一直如此，请拔下耳机重新插好。",
                                "fix_en": "If this goes on, unplug the headset and plug it in again."})
                 return
-            self._publish({"type": "level", "dbfs": round(rms_dbfs(block[:, 0]), 1)})
+            self._publish({"type": "level", "dbfs": meter_dbfs(block)})
 
 
 class Busy(Exception):

@@ -329,15 +329,14 @@ async def tone(request: Request):
 
 def _level(device: str) -> dict:
     from devices import audio
-    from precheck.audio import rms_dbfs
+    from devices.levels import meter_dbfs
 
     index = audio.with_timeout(lambda: audio.find_device(device, "input"), audio.OPEN_TIMEOUT_S,
                                "查找设备", "looking for the device")
     rate = audio.with_timeout(lambda: audio.choose_rate(index, "input"), audio.OPEN_TIMEOUT_S,
                               "检查采样率", "checking sample rates")
     block = audio.record(LEVEL_S, rate, index)
-    level = rms_dbfs(block[:, 0] if block.ndim > 1 else block)
-    return {"dbfs": round(max(float(level), -120.0), 1), "device": audio.device_info(index)["name"]}
+    return {"dbfs": meter_dbfs(block), "device": audio.device_info(index)["name"]}
 
 
 @router.get("/api/setup/level")
