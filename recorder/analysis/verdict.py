@@ -30,10 +30,12 @@ class Thresholds:
     dropouts_max: int = 0
     dropout_gap_s: float = 0.005      # a run of exact zeros this long cut into sound
     melody_score_min: float = 0.7     # under this the sung tune is flagged wrong_melody
-    # share of the mic's power that is leaked accompaniment: 0.1 = the leak is within ~10 dB
-    # of the voice, far above a headset's leakage (a clean generated take measures ~0.01,
-    # a leak 14 dB under the voice 0.05, 4 dB under 0.28)
-    bleed_max: float = 0.1
+    # share of the mic's power that is leaked accompaniment (recorder/analysis/bleed.py).
+    # Calibrated on the demo song leaked under generated voices (tests/recorder/test_bleed.py):
+    # a loudspeaker's leak 10 dB under the voice measures 0.096-0.11 and must be flagged; a
+    # closed headset's 30 dB under 0.004-0.015 (a clean take 0.003-0.013, the voice singing
+    # the song's notes) must not. 0.05 (a leak ~13 dB under the voice) sits between them.
+    bleed_max: float = 0.05
     bleed_search_s: float = 0.05      # tolerance around the given playback offset
 
     @classmethod
