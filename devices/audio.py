@@ -7,9 +7,15 @@ What the rest of the station needs from the sound card, and nothing more:
   never by an index: indices move when a USB headset is plugged in or out.
 * ``rescan()`` — re-initialise PortAudio so a headset plugged in after start is seen.
 * ``supported_rates(device, kind)`` — PortAudio's own format check, not the advertised default.
+* ``split_device``, ``device_names``, ``duplex_rates`` — a device pair as the recorder names
+  it, what PortAudio calls it, and the rates both ways accept.
 * ``open_duplex(...)`` -> ``DuplexStream`` — play a buffer and record at the same time; the
   callback only copies blocks to a queue (as python-sounddevice's examples do), all analysis
-  happens in the caller's thread.
+  happens in the caller's thread. A caller with its own queues (the recorder's journal and
+  song feeder) hands a ``handler`` instead. The stream counts overflows, underflows and the
+  audio a host lost without saying so (``StreamStats``), and ``watch`` tells a stalled or
+  dead stream from a finished one; a stream given up is retired (its late callbacks do
+  nothing) and, if it hangs while closing, abandoned, never waited for.
 * ``play_and_record`` / ``record`` / ``play`` — blocking conveniences built on it, each with a
   timeout: with PulseAudio gone or a driver wedged, opening a device can hang forever, and a
   hung pre-check is worse than a failed one.
@@ -228,14 +234,14 @@ def rescan() -> None:
 
 
 def supported_rates(device: int | None, kind: Kind, rates=STANDARD_RATES,
-                    channels: int = 1) -> list[int]:
+                    channels: int = 1, dtype: str = "float32") -> list[int]:
     """Which of ``rates`` PortAudio accepts for ``device`` (its format check, not the default)."""
     sd = _sd()
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
     ok = []
     for rate in rates:
         try:
-            check(device=device, samplerate=rate, channels=channels, dtype="float32")
+            check(device=device, samplerate=rate, channels=channels, dtype=dtype)
         except Exception:  # PortAudioError or ValueError: this rate is refused
             continue
         ok.append(int(rate))
@@ -250,7 +256,43 @@ def choose_rate(device: int | None, kind: Kind, preferred=(48000, 44100)) -> int
     return rates[0]
 
 
+def duplex_rates(input_device: Any, output_device: Any, rates=(48000, 44100),
+                 in_channels: int = 1, out_channels: int = 1, dtype: str = "float32") -> list[int]:
+    """Which of ``rates`` both the microphone and the earphones accept, in ``rates``' order."""
+    heard = supported_rates(input_device, "input", rates, in_channels, dtype)
+    played = supported_rates(output_device, "output", rates, out_channels, dtype)
+    return [rate for rate in heard if rate in played]
+
+
+def split_device(device: Any) -> tuple[Any, Any]:
+    """A device as sounddevice takes it (one for both ways, or an (input, output) pair) as a pair."""
+    if isinstance(device, (tuple, list)):
+        return device[0], device[1]
+    return device, device
+
+
+def device_names(device: Any = None) -> str:
+    """The names PortAudio gives the microphone and earphones of ``device`` (None = default)."""
+    sd = _sd()
+    names = []
+    for way, dev in enumerate(split_device(device)):
+        try:
+            names.append(str(sd.query_devices(dev if dev is not None else sd.default.device[way])["name"]))
+        except Exception:  # a device that vanished: still say which one was asked for
+            names.append(str(dev if dev is not None else "default"))
+    return names[0] if names[0] == names[1] else " / ".join(names)
+
+
 # ---------------------------------------------------------------- streams
+
+#: A stream's first second may burst (buffers filling): time its clock after that.
+SETTLE_S = 1.0
+#: callbacks whose DAC-minus-ADC time is kept: the playback-to-capture offset
+TIME_OFFSETS_KEPT = 64
+
+#: Streams given up because closing them hung: kept referenced forever, never touched again
+#: (collecting one would close it from the garbage collector's thread, and hang there).
+_ABANDONED: list[Any] = []
 
 @dataclass
 class StreamStats:
@@ -261,6 +303,18 @@ class StreamStats:
     #: playback positions (frames) where an underflow was reported: a glitch in leading
     #: silence is harmless, one inside the signal was heard
     underflow_at: list[int] = field(default_factory=list)
+    #: outputBufferDacTime - inputBufferAdcTime of the first callbacks (duplex streams)
+    dac_minus_adc: list[float] = field(default_factory=list)
+    #: (monotonic time, frames) once settled, and the latest: the stream's own clock
+    clock: list[tuple[float, int]] = field(default_factory=list)
+
+    def lost_s(self, samplerate: int) -> float:
+        """Wall time the stream ran minus the audio it delivered, in s: audio the host lost
+        without reporting an overflow (PortAudio 19.6 on ALSA/PulseAudio hardly ever does)."""
+        if len(self.clock) < 2:
+            return 0.0
+        (t0, f0), (t1, f1) = self.clock
+        return max(0.0, (t1 - t0) - (f1 - f0) / samplerate)
 
 
 class DuplexStream:
@@ -268,42 +322,74 @@ class DuplexStream:
 
     The callback does the minimum: it copies the input block to ``blocks`` (a queue the
     caller drains) and copies the next slice of the playback buffer out. With
-    ``output_device=False`` it is an input-only stream (the recorder's case); with
-    ``input_device=False`` output-only.
+    ``output_device=False`` it is an input-only stream; with ``input_device=False``
+    output-only. Given ``record_frames`` or ``playback`` it stops by itself once both are
+    done; without either it runs until closed (a level meter).
+
+    ``handler(indata, outdata, frames, time_info, status) -> bool`` replaces the queue and
+    the buffer (the recorder's journal and song feeder); returning True ends the stream
+    after this block. It runs on PortAudio's thread: it must only queue, never block.
     """
 
     def __init__(self, input_device: int | None | Literal[False] = None,
                  output_device: int | None | Literal[False] = None, samplerate: int = 48000,
                  in_channels: int = 1, out_channels: int = 1,
                  playback: np.ndarray | None = None, blocksize: int = 0,
-                 record_frames: int | None = None):
+                 record_frames: int | None = None, *, dtype: str = "float32",
+                 latency: float | str | None = None, handler: Callable[..., Any] | None = None):
         self.samplerate = samplerate
         self.blocks: queue.Queue[np.ndarray] = queue.Queue()
         self.stats = StreamStats()
-        self.done = threading.Event()  # set when playback is over and record_frames are in
+        self.done = threading.Event()      # the stream ended by itself, all audio delivered
+        self.finished = threading.Event()  # PortAudio stopped calling back (done, or died)
+        self.last_block_at = 0.0           # monotonic time of the latest callback
         self._has_in = input_device is not False
         self._has_out = output_device is not False
         if playback is not None:
             playback = np.asarray(playback, dtype=np.float32)
             if playback.ndim == 1:
                 playback = np.repeat(playback[:, None], out_channels, axis=1)
+        self._endless = handler is None and playback is None and record_frames is None
         self._play = playback if playback is not None else np.zeros((0, out_channels), np.float32)
         self._pos = 0
         self._want = record_frames if record_frames is not None else 0
         self._in_channels, self._out_channels = in_channels, out_channels
         self._device = (input_device, output_device)
         self._blocksize = blocksize
+        self._dtype, self._latency, self._handler = dtype, latency, handler
+        self._retired = False              # given up: its late callbacks must do nothing
         self._stream = None
+        #: PortAudio's latency once open: (input, output) s for a duplex stream, else one figure
+        self.latency: Any = None
 
     def _callback(self, *args) -> None:
         # (indata, outdata, frames, time, status) for duplex; (data, frames, time, status) else
-        status = args[-1]
-        frames = args[-3]
+        sd = self._sd
+        if self._retired:                  # a stream given up for hung woke up
+            raise sd.CallbackAbort
+        status, time_info, frames = args[-1], args[-2], args[-3]
+        now = self.last_block_at = time.monotonic()
+        stats = self.stats
         if status.input_overflow:
-            self.stats.input_overflows += 1
+            stats.input_overflows += 1
         if status.output_underflow:
-            self.stats.output_underflows += 1
-            self.stats.underflow_at.append(self._pos)
+            stats.output_underflows += 1
+            stats.underflow_at.append(self._pos)
+        if self._has_in and self._has_out and len(stats.dac_minus_adc) < TIME_OFFSETS_KEPT:
+            stats.dac_minus_adc.append(time_info.outputBufferDacTime - time_info.inputBufferAdcTime)
+        stats.frames += frames
+        if stats.frames >= SETTLE_S * self.samplerate:
+            # two (time, frames) points: the first once settled, and the latest
+            stats.clock[1 if stats.clock else 0:] = [(now, stats.frames)]
+        if self._handler is not None:
+            last = self._handler(*args)
+        else:
+            last = self._copy(args, frames)
+        if last:
+            self.done.set()
+            raise sd.CallbackStop
+
+    def _copy(self, args, frames: int) -> bool:
         if self._has_in:
             self.blocks.put_nowait(args[0].copy())
         if self._has_out:
@@ -312,18 +398,21 @@ class DuplexStream:
             outdata[:len(chunk)] = chunk
             outdata[len(chunk):] = 0
             self._pos += frames
-        self.stats.frames += frames
-        if self._pos >= len(self._play) and self.stats.frames >= self._want:
-            self.done.set()
+        return (not self._endless and self._pos >= len(self._play)
+                and self.stats.frames >= self._want)
 
-    def open(self, timeout: float = OPEN_TIMEOUT_S) -> "DuplexStream":
-        """Open and start the stream (AudioDeviceError, bilingual, on failure or hang)."""
-        sd = _sd()
+    def open(self, timeout: float = OPEN_TIMEOUT_S, start_grace_s: float = 0.0) -> "DuplexStream":
+        """Open and start the stream (AudioDeviceError, bilingual, on failure or hang).
+
+        ``start_grace_s``: extra time the first block may take over ``watch``'s stall limit
+        (PortAudio's ALSA start-up takes 1-2 s before the first real block)."""
+        sd = self._sd = _sd()
         kind: Kind = "input" if self._has_in else "output"
 
         def make():
             common = dict(samplerate=self.samplerate, blocksize=self._blocksize,
-                          dtype="float32", callback=self._callback)
+                          dtype=self._dtype, latency=self._latency, callback=self._callback,
+                          finished_callback=self.finished.set)
             if self._has_in and self._has_out:
                 stream = sd.Stream(device=self._device,
                                    channels=(self._in_channels, self._out_channels), **common)
@@ -334,11 +423,15 @@ class DuplexStream:
             stream.start()
             return stream
 
+        self.last_block_at = time.monotonic() + start_grace_s
         try:
             self._stream = with_timeout(make, timeout, "打开设备", "opening the device")
+            self.latency = self._stream.latency
         except AudioDeviceError:
+            self._retired = True           # whatever opens late is stale from birth
             raise
         except Exception as exc:  # PortAudioError, ValueError (bad device or settings)
+            self._retired = True
             raise not_found(kind, portaudio_message(exc)) from exc
         return self
 
@@ -351,8 +444,12 @@ class DuplexStream:
         except Exception:  # PortAudioError from a stream whose device vanished
             return False
 
+    def stalled(self, stall_s: float) -> bool:
+        """No callback for ``stall_s`` (after the start grace): the host stopped the audio."""
+        return time.monotonic() - self.last_block_at > stall_s
+
     def read_all(self) -> np.ndarray:
-        """Everything recorded so far, as one (frames, channels) float32 array."""
+        """Everything recorded so far, as one (frames, channels) array."""
         parts = []
         while True:
             try:
@@ -360,24 +457,34 @@ class DuplexStream:
             except queue.Empty:
                 break
         if not parts:
-            return np.zeros((0, self._in_channels), np.float32)
+            return np.zeros((0, self._in_channels), self._dtype)
         return np.concatenate(parts)
 
-    def close(self, timeout: float = OPEN_TIMEOUT_S) -> None:
+    def close(self, timeout: float = OPEN_TIMEOUT_S, gently: bool = True) -> None:
+        """Retire, stop and close the stream. ``gently`` lets the blocks in flight arrive
+        (``stop``); otherwise ``abort`` (a stalled stream would never finish a stop). A close
+        that hangs is abandoned and raises AudioDeviceError ``timeout``."""
         stream, self._stream = self._stream, None
+        self._retired = True
         if stream is None:
             return
 
         def shut():
-            stream.stop()
-            stream.close()
+            try:
+                stream.stop() if gently else stream.abort()
+            finally:
+                stream.close()
 
-        try:
-            with_timeout(shut, timeout, "关闭设备", "closing the device")
-        except AudioDeviceError:
-            raise
-        except Exception:  # a device that vanished mid-stream: nothing left to close
-            pass
+        finished, value = call_bounded(shut, timeout)
+        if not finished:
+            _ABANDONED.append(stream)
+            raise AudioDeviceError(
+                f"声音设备无响应：关闭设备（超过 {timeout:g} 秒）",
+                f"The sound device did not respond: closing the device (over {timeout:g} s)",
+                "请拔下耳机重新插好；如仍无响应，请重启电脑后重新检查。",
+                "Unplug the headset and plug it in again; if it still does not respond, restart "
+                "the computer and run the check again.", code="timeout")
+        # an exception from shut: a device that vanished mid-stream, nothing left to close
 
     def __enter__(self) -> "DuplexStream":
         return self.open()
@@ -395,10 +502,11 @@ def open_duplex(input_device: int | None | Literal[False] = None,
                 output_device: int | None | Literal[False] = None, samplerate: int = 48000,
                 in_channels: int = 1, out_channels: int = 1, playback: np.ndarray | None = None,
                 blocksize: int = 0, record_frames: int | None = None,
-                timeout: float = OPEN_TIMEOUT_S) -> DuplexStream:
-    """Open and start a ``DuplexStream``; the caller drains ``.blocks`` and calls ``.close()``."""
+                timeout: float = OPEN_TIMEOUT_S, **options: Any) -> DuplexStream:
+    """Open and start a ``DuplexStream``; the caller drains ``.blocks`` and calls ``.close()``.
+    ``options``: ``dtype``, ``latency``, ``handler`` of ``DuplexStream``."""
     return DuplexStream(input_device, output_device, samplerate, in_channels, out_channels,
-                        playback, blocksize, record_frames).open(timeout)
+                        playback, blocksize, record_frames, **options).open(timeout)
 
 
 def play_and_record(playback: np.ndarray | None, seconds: float, samplerate: int = 48000,
@@ -436,30 +544,47 @@ def _play_and_record_once(playback, seconds, samplerate, input_device, output_de
     try:
         wait_while_running(stream, stall_timeout)
     finally:
-        stream.close()
+        stream.close(gently=stream.done.is_set())
     data = stream.read_all()
     mono = data[:frames, 0] if data.size else np.zeros(0, np.float32)
     return mono, stream.stats
 
 
+def watch(stream: DuplexStream, stall_s: float = OPEN_TIMEOUT_S,
+          should_stop: Callable[[], str | None] | None = None,
+          tick: Callable[[], None] | None = None, tick_every: float = 0.2) -> str:
+    """Wait while ``stream`` runs; say why it ended: ``done`` (it finished by itself),
+    ``died`` (PortAudio stopped it: the host dropped it, or the device went away),
+    ``stalled`` (no audio for ``stall_s``), or what ``should_stop()`` returned (the caller's
+    own reasons: the proctor's stop, a full disk). ``tick()`` runs every ``tick_every`` s."""
+    next_tick = time.monotonic()
+    while True:
+        if stream.finished.wait(0.05) or stream.done.is_set():
+            return "done" if stream.done.is_set() else "died"
+        reason = should_stop() if should_stop is not None else None
+        if reason:
+            return reason
+        if not stream.active:
+            return "done" if stream.done.is_set() else "died"
+        if stream.stalled(stall_s):
+            return "stalled"
+        if tick is not None and time.monotonic() >= next_tick:
+            tick()
+            next_tick += tick_every
+
+
 def wait_while_running(stream: DuplexStream, stall_timeout: float = OPEN_TIMEOUT_S) -> None:
     """Wait for ``stream.done``; AudioDeviceError if the stream dies or stops moving."""
-    last, still_since = -1, time.monotonic()
-    while not stream.done.wait(0.1):
-        now = time.monotonic()
-        if not stream.active:
-            if stream.done.is_set():
-                return
-            raise AudioDeviceError(
-                "声音设备中途停止工作", "The sound device stopped in the middle of the run",
-                _FIX_ZH, _FIX_EN, code="stream_died")
-        if stream.stats.frames != last:
-            last, still_since = stream.stats.frames, now
-        elif now - still_since > stall_timeout:
-            raise AudioDeviceError(
-                "声音设备停止工作（没有收到声音数据）",
-                "The sound device stopped working (no audio data arrived)",
-                _FIX_ZH, _FIX_EN, code="stalled")
+    ended = watch(stream, stall_timeout)
+    if ended == "died":
+        raise AudioDeviceError(
+            "声音设备中途停止工作", "The sound device stopped in the middle of the run",
+            _FIX_ZH, _FIX_EN, code="stream_died")
+    if ended == "stalled":
+        raise AudioDeviceError(
+            "声音设备停止工作（没有收到声音数据）",
+            "The sound device stopped working (no audio data arrived)",
+            _FIX_ZH, _FIX_EN, code="stalled")
 
 
 def record(seconds: float, samplerate: int = 48000, device: int | None = None) -> np.ndarray:

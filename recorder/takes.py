@@ -37,6 +37,10 @@ class TakeError(Exception):
         self.en = en
 
 
+class CaptureError(TakeError):
+    """A take could not be recorded: the headset, the song file or the disk failed."""
+
+
 @dataclass
 class Take:
     id: str

@@ -45,7 +45,7 @@ class TakePlan:
     @property
     def song_seconds(self) -> float | None:
         """How long the take will run: the song (plus the recorder's tail) or ``max_seconds``."""
-        from recorder.capture import TAIL_S
+        from recorder.recording import TAIL_S
 
         ends = [s for s in ((self.song.duration_s + TAIL_S) if self.song else None,
                             self.max_seconds) if s]

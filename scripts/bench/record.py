@@ -4,7 +4,7 @@
 Issue 4: "a 10-minute recording has zero input overflows while another process keeps both
 cores busy". Measured in the same run, under the same load:
 
-- ``station``: the recorder as shipped (recorder.capture.Recorder + recorder.journal:
+- ``station``: the recorder as shipped (recorder.recording.Recorder + recorder.journal:
   50 ms blocks, 0.3 s latency, the callback only copies into a queue, a writer thread
   appends and fsyncs every 0.5 s, the accompaniment fed from a thread);
 - ``baseline``: the naive recorder the issue warns against: PortAudio's default low
@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from recorder.capture import Recorder, choose_rate  # noqa: E402
+from recorder.recording import Recorder, choose_rate  # noqa: E402
 from recorder.journal import Journal, JournalHeader, JournalWriter, finalize  # noqa: E402
 
 

@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,45 +12,11 @@ import pytest
 import soundfile as sf
 
 from recorder import takes
-from recorder.capture import (Accompaniment, CaptureError, Recorder, _with_dropouts, kept_path,
-                              record_take, xcorr_offset)
-from recorder.journal import Journal, JournalHeader, JournalWriter, journal_dir, sha256_of, sidecar_path
+from recorder.capture import CaptureError, _with_dropouts, kept_path, record_take
+from recorder.journal import journal_dir, sha256_of, sidecar_path
+from tests.recorder.signals import NOTES, RATE, SONG_NOTE, accompaniment, dominant_notes, sung_melody
 
-RATE = 48000
 SITTING = "20261122-01"
-NOTES = (262.0, 330.0, 392.0, 523.0)     # C4 E4 G4 C5: the tune the student sings
-SONG_NOTE = 150.0                        # the accompaniment's drone, below the tune
-
-
-def sung_melody(seconds: float, rate: int = RATE) -> np.ndarray:
-    """A child's voice, roughly: each note with harmonics and vibrato, looping for ``seconds``."""
-    t = np.arange(int(seconds * rate)) / rate
-    note = np.array(NOTES)[(t // 0.5).astype(int) % len(NOTES)]
-    phase = 2 * np.pi * np.cumsum(note * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))) / rate
-    voice = sum(a * np.sin(k * phase) for k, a in ((1, 0.5), (2, 0.2), (3, 0.1)))
-    return 0.8 * voice
-
-
-def accompaniment(path: Path, seconds: float, rate: int) -> Path:
-    t = np.arange(int(seconds * rate)) / rate
-    sf.write(str(path), 0.3 * np.sin(2 * np.pi * SONG_NOTE * t), rate, subtype="PCM_16")
-    return path
-
-
-def dominant_notes(samples: np.ndarray, rate: int) -> set[float]:
-    """The note nearest to the spectral peak of each 0.25 s frame with sound in it."""
-    found = set()
-    size = rate // 4
-    for start in range(0, len(samples) - size, size):
-        frame = samples[start:start + size] * np.hanning(size)
-        if np.sqrt(np.mean(frame ** 2)) < 1e-3:
-            continue
-        spectrum = np.abs(np.fft.rfft(frame))
-        peak = np.fft.rfftfreq(size, 1 / rate)[np.argmax(spectrum)]
-        nearest = min(NOTES + (SONG_NOTE,), key=lambda n: abs(n - peak))
-        if abs(nearest - peak) < 8:
-            found.add(nearest)
-    return found
 
 
 def stand_in_verify(path: Path) -> dict:
@@ -173,14 +138,6 @@ def test_an_unreadable_song_fails_the_take_clearly_and_frees_the_retake(tmp_path
     assert not list(journal_dir(tmp_path / "data").iterdir())
 
 
-def test_a_recording_needs_a_song_or_a_length(tmp_path):
-    header = JournalHeader(take_id="x", rate=RATE, target=str(tmp_path / "x.flac"))
-    with JournalWriter(Journal(tmp_path / "j", header)) as writer:
-        with pytest.raises(CaptureError) as err:
-            Recorder(writer, rate=RATE)
-    assert "--seconds" in err.value.zh and "--seconds" in err.value.en
-
-
 def test_overflows_flag_dropouts_even_when_the_audio_sounds_fine():
     found = _with_dropouts({"verdict": "accept", "reasons": []}, overflows=2)
     assert found["verdict"] == "retake"
@@ -189,79 +146,6 @@ def test_overflows_flag_dropouts_even_when_the_audio_sounds_fine():
     assert _with_dropouts({"verdict": "accept", "reasons": []}, overflows=0)["verdict"] == "accept"
     already = {"verdict": "retake", "reasons": [{"code": "dropouts", "zh": "", "en": ""}]}
     assert len(_with_dropouts(already, overflows=1)["reasons"]) == 1
-
-
-def test_a_44k_song_is_fed_at_48k_in_whole_blocks_with_its_pitch(tmp_path):
-    song = accompaniment(tmp_path / "song.wav", 2.0, 44100)
-    feed = Accompaniment(song, rate=RATE, blocksize=2400).start()
-    blocks = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        before = feed.underruns
-        block = feed.next_block()
-        if block is None:
-            break
-        if feed.underruns == before:   # a zero block stands in while the feeder catches up
-            blocks.append(block)
-        else:
-            time.sleep(0.01)
-    feed.stop()
-    audio = np.concatenate(blocks)
-    assert all(b.shape == (2400, 2) for b in blocks)
-    assert abs(len(audio) - 2 * RATE) <= 2400                      # whole last block, padded
-    assert np.array_equal(audio[:, 0], audio[:, 1])                # mono song in both ears
-    assert SONG_NOTE in dominant_notes(audio[:, 0] / 32768, RATE)
-    assert feed.frames == 2 * RATE
-
-
-def test_offset_found_by_cross_correlation_when_the_song_bleeds_into_the_mic():
-    rng = np.random.default_rng(4)
-    song = rng.standard_normal(RATE * 3)
-    delay = 0.137
-    recorded = np.concatenate([np.zeros(int(delay * RATE)), 0.2 * song])[:RATE * 4]
-    recorded = recorded + 0.5 * sung_melody(len(recorded) / RATE)[:len(recorded)] \
-        + 0.05 * rng.standard_normal(len(recorded))
-    offset, confidence = xcorr_offset(recorded, song, RATE)
-    assert offset == pytest.approx(delay, abs=1 / RATE)
-    assert confidence > 10
-
-
-def test_no_offset_from_cross_correlation_when_no_bleed_is_heard():
-    rng = np.random.default_rng(5)
-    song = rng.standard_normal(RATE * 3)
-    recorded = sung_melody(4.0) + 0.05 * rng.standard_normal(RATE * 4)
-    offset, _ = xcorr_offset(recorded, song, RATE)
-    assert offset is None
-    assert xcorr_offset(np.zeros(RATE), song, RATE) == (None, 0.0)
-
-
-class DroppingRecorder(Recorder):
-    """The host drops the stream once, a second in (what PortAudio 19.6 on ALSA does under
-    load, PortAudio issue #758): the real stream is aborted from inside its callback."""
-
-    def _callback(self, indata, outdata, frames, time_info, status):
-        import sounddevice as sd
-
-        if not self.restarts and self.captured >= RATE:
-            raise sd.CallbackAbort
-        super()._callback(indata, outdata, frames, time_info, status)
-
-
-@pytest.mark.audio
-def test_a_dropped_stream_is_reopened_and_the_gap_flagged(tmp_path, headset):
-    header = JournalHeader(take_id="drop", rate=RATE, target=str(tmp_path / "drop.flac"))
-    journal = Journal(tmp_path / "j", header)
-    with JournalWriter(journal) as writer:
-        result = DroppingRecorder(writer, rate=RATE, max_seconds=2.0).run()
-    # At least the drop we caused (a loaded machine's host may add its own).
-    assert result.stream_restarts >= 1 and result.dropout_count >= 1
-    assert len(result.segments) == result.stream_restarts + 1
-    assert result.segments[0]["start_frame"] == 0
-    assert result.stopped_by == "max_seconds"
-    assert journal.frames_on_disk() == result.frames >= 2 * RATE
-    found = _with_dropouts({"verdict": "accept", "reasons": []}, result.overflow_count,
-                           result.stream_restarts)
-    assert found["verdict"] == "retake" and "耳机连接中断" in found["reasons"][0]["zh"]
 
 
 @pytest.fixture
@@ -307,73 +191,8 @@ def test_offset_measured_from_the_earphone_bleed_on_a_real_stream(tmp_path, db, 
     assert outcome.sidecar["offsets"]["xcorr_s"] == take.offset_xcorr_s
 
 
-@pytest.mark.audio
-def test_a_headset_without_48k_or_44k_is_a_clear_error(headset):
-    from recorder.capture import choose_rate
-
-    with pytest.raises(CaptureError) as err:
-        choose_rate(device=99)          # no such device: no rate works
-    assert err.value.code == "no_rate" and "48000" in err.value.zh and "44100" in err.value.en
-
-
-class StallingRecorder(Recorder):
-    """The computer freezes for 1.5 s two seconds in: the real stream's thread is blocked,
-    so the host has nowhere to put the microphone's audio meanwhile."""
-
-    def _callback(self, indata, outdata, frames, time_info, status):
-        if not getattr(self, "stalled", False) and self.captured >= 2 * RATE:
-            self.stalled = True
-            time.sleep(1.5)
-        super()._callback(indata, outdata, frames, time_info, status)
-
-
-@pytest.mark.audio
-def test_audio_lost_without_an_overflow_report_is_still_flagged(tmp_path, headset):
-    header = JournalHeader(take_id="stall", rate=RATE, target=str(tmp_path / "stall.flac"))
-    with JournalWriter(Journal(tmp_path / "j", header)) as writer:
-        result = StallingRecorder(writer, rate=RATE, max_seconds=4.0).run()
-    # PortAudio on ALSA/PulseAudio may or may not report an overflow; either way it is a dropout.
-    assert result.dropout_count >= 1
-    if result.stream_restarts == 0:   # (a loaded machine's host may drop the stream as well)
-        assert result.overflow_count >= 1 or result.lost_s > 0.25
-    found = _with_dropouts({"verdict": "accept", "reasons": []}, result.overflow_count,
-                           result.stream_restarts, result.lost_s)
-    assert found["verdict"] == "retake" and found["reasons"][0]["code"] == "dropouts"
-
-
 def test_silent_loss_message_names_the_seconds():
     found = _with_dropouts({"verdict": "accept", "reasons": []}, 0, 0, lost_s=1.4)
     assert found["verdict"] == "retake"
     assert "1.4 秒" in found["reasons"][0]["zh"] and "1.4 s" in found["reasons"][0]["en"]
     assert _with_dropouts({"verdict": "accept", "reasons": []}, 0, 0, lost_s=0.1)["verdict"] == "accept"
-
-
-@pytest.mark.audio
-def test_a_hung_stream_is_abandoned_and_the_take_goes_on(tmp_path, headset):
-    """The callback thread stops coming back (as when PortAudio's ALSA poll sticks): the
-    recorder must neither wait for it forever nor let it write once it wakes."""
-    import threading
-
-    release = threading.Event()
-
-    class HungRecorder(Recorder):
-        def _callback(self, indata, outdata, frames, time_info, status):
-            if not getattr(self, "hung", False) and self.captured >= RATE:
-                self.hung = True
-                release.wait(30)          # blocks PortAudio's thread: abort cannot finish
-                return
-            super()._callback(indata, outdata, frames, time_info, status)
-
-    header = JournalHeader(take_id="hung", rate=RATE, target=str(tmp_path / "hung.flac"))
-    journal = Journal(tmp_path / "j", header)
-    try:
-        with JournalWriter(journal) as writer:
-            recorder = HungRecorder(writer, rate=RATE, max_seconds=2.0, stall_s=1.0,
-                                    device_call_s=1.0)
-            result = recorder.run()
-        assert result.stopped_by == "max_seconds"
-        assert result.stream_restarts >= 1 and result.dropout_count >= 1
-        assert journal.frames_on_disk() == result.frames >= 2 * RATE
-        assert recorder._abandoned            # the hung stream was given up, not waited for
-    finally:
-        release.set()
