@@ -465,7 +465,8 @@ class DuplexStream:
         (``stop``); otherwise ``abort`` (a stalled stream would never finish a stop). A close
         that hangs is abandoned and raises AudioDeviceError ``timeout``."""
         stream, self._stream = self._stream, None
-        self._retired = True
+        if not gently or stream is None:
+            self._retired = True
         if stream is None:
             return
 
@@ -475,7 +476,8 @@ class DuplexStream:
             finally:
                 stream.close()
 
-        finished, value = call_bounded(shut, timeout)
+        finished, _ = call_bounded(shut, timeout)
+        self._retired = True
         if not finished:
             _ABANDONED.append(stream)
             raise AudioDeviceError(

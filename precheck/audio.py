@@ -432,8 +432,7 @@ def check_loopback(ctx: Context) -> CheckResult:
 
 
 def _common_rate(dev_in: int, dev_out: int) -> int:
-    both = [r for r in audio.supported_rates(dev_in, "input", (48000, 44100))
-            if r in audio.supported_rates(dev_out, "output", (48000, 44100))]
+    both = audio.duplex_rates(dev_in, dev_out, (48000, 44100))
     if not both:
         raise audio.not_found("input", "no common rate 48000/44100 Hz",
                               "输入输出没有共同的 48000/44100 Hz 采样率")

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from devices import audio
+from devices.levels import rms_dbfs
 from tests.devices.headset import RATE, ROOT
 
 pytestmark = pytest.mark.audio
@@ -29,10 +30,6 @@ def tone(freq: float, seconds: float, amplitude: float = 0.1) -> np.ndarray:
 def peak_hz(x: np.ndarray) -> float:
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     return float(np.argmax(spectrum) * RATE / len(x))
-
-
-def rms_dbfs(x: np.ndarray) -> float:
-    return 20 * np.log10(max(np.sqrt(np.mean(np.square(x))) * np.sqrt(2), 1e-9))
 
 
 def longest_loud_run(x: np.ndarray, threshold_dbfs: float = -40, frame: int = 480) -> np.ndarray:
@@ -204,3 +201,28 @@ def test_duplex_stream_plays_and_records_on_one_stream(on_headset, tmp_path):
     # No loopback: the microphone hears the singer (440 Hz), never the accompaniment.
     assert abs(peak_hz(voiced) - 440) < 5
     assert stats.input_overflows == 0
+
+
+def test_a_stream_with_its_own_handler_ends_when_it_says_so(on_headset):
+    """The recorder's way: int16 blocks to its own queue, the stream stops on the last one."""
+    mic, ear = audio.find_device("", "input"), audio.find_device("", "output")
+    assert 48000 in audio.duplex_rates(mic, ear, (48000, 44100), 1, 2, "int16")
+    got = []
+
+    def handler(indata, outdata, frames, time_info, status) -> bool:
+        got.append(indata.copy())
+        outdata.fill(0)
+        return sum(len(b) for b in got) >= RATE // 2
+
+    stream = audio.open_duplex(mic, ear, RATE, 1, 2, blocksize=2400, dtype="int16",
+                               handler=handler)
+    try:
+        assert audio.watch(stream, stall_s=5.0) == "done"
+    finally:
+        stream.close()
+    assert all(b.dtype == np.int16 and b.shape == (2400, 1) for b in got)
+    assert stream.stats.frames == sum(len(b) for b in got) >= RATE // 2
+    assert len(stream.stats.dac_minus_adc) == len(got)   # duplex: PortAudio's times kept
+    before = len(got)
+    time.sleep(0.3)
+    assert len(got) == before                            # stopped: no block after the last
