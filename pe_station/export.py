@@ -14,17 +14,16 @@ from typing import Callable
 
 import sqlite_utils
 
-from pe_station import rules
-from qmbase.tables import safe_cell as _safe_cell
+from pe_station import rules, states
 from pe_station.items import ITEMS
+from pe_station.store import Store
 from qmbase.platform import write_private_bytes, write_private_text
+from qmbase.tables import safe_cell as _safe_cell
 
 LookupStudent = Callable[[str], "dict | None"]
 
-STATUS = {"pending": ("未完成", "pending"), "done": ("已完成", "done"),
-          "absent": ("缺考", "absent"), "exempt": ("免测", "exempt")}
-ATTEMPT_STATE = {"pending": ("待确认", "pending"), "confirmed": ("已确认", "confirmed"),
-                 "voided": ("已作废", "voided"), "rejected": ("已拒绝", "rejected")}
+STATUS = states.RESULT_LABELS
+ATTEMPT_STATE = states.ATTEMPT_LABELS
 
 COLUMNS = [
     ("sitting", "场次 sitting"), ("code", "学籍号 code"), ("name", "姓名 name"),
@@ -38,12 +37,6 @@ COLUMNS = [
 ]
 
 
-def _rows(db, sql, args=()) -> list[dict]:
-    cur = db.execute(sql, args)
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-
 def results(db: sqlite_utils.Database, sitting: str, lookup_student: LookupStudent,
             include_names: bool = True, items: dict[str, rules.Item] | None = None) -> dict:
     """The sitting's results as one JSON-ready document (the ``--json`` shape).
@@ -54,9 +47,9 @@ def results(db: sqlite_utils.Database, sitting: str, lookup_student: LookupStude
     """
     items = items if items is not None else rules.load()
     order = {item_id: n for n, item_id in enumerate(ITEMS)}
-    attempts = _rows(db, "SELECT * FROM pe_attempts WHERE sitting = ? ORDER BY student, id", [sitting])
-    corrections = _rows(db, "SELECT c.* FROM pe_corrections c JOIN pe_attempts a ON a.id = c.attempt "
-                        "WHERE a.sitting = ? ORDER BY c.id", [sitting])
+    store = Store(db, sitting)
+    attempts = store.all_attempts()
+    corrections = store.all_corrections()
     by_attempt: dict[int, list[dict]] = {}
     for c in corrections:
         by_attempt.setdefault(c["attempt"], []).append(
@@ -66,7 +59,7 @@ def results(db: sqlite_utils.Database, sitting: str, lookup_student: LookupStude
     for a in attempts:
         by_student.setdefault((a["student"], a["item"]), []).append(a)
     out = []
-    rows = _rows(db, "SELECT * FROM pe_results WHERE sitting = ?", [sitting])
+    rows = store.all_results()
     rows.sort(key=lambda r: (r["student"], order.get(r["item"], len(order)), r["item"]))
     for r in rows:
         student = dict(lookup_student(r["student"]) or {"code": r["student"]})
@@ -87,10 +80,7 @@ def results(db: sqlite_utils.Database, sitting: str, lookup_student: LookupStude
                           "corrections": by_attempt.get(a["id"], [])}
                          for n, a in enumerate(mine, start=1)],
         })
-    unassigned = _rows(db, "SELECT id, device, port, at, coalesce(run_time, value) AS value, unit, code, "
-                       "raw, note FROM pe_readings "
-                       "WHERE sitting = ? AND student IS NULL AND note != '' ORDER BY id", [sitting])
-    return {"sitting": sitting, "results": out, "unassigned": unassigned}
+    return {"sitting": sitting, "results": out, "unassigned": store.all_unassigned()}
 
 
 def flat_rows(document: dict) -> list[dict]:
@@ -154,3 +144,17 @@ def write_results(db: sqlite_utils.Database, sitting: str, directory: Path | str
     document = results(db, sitting, lookup_student, include_names, items)
     return [write_csv(document, directory / "results.csv"),
             write_json(document, directory / "results.json")]
+
+
+def bundle_files(db: sqlite_utils.Database, sitting: str, staging: Path | str,
+                 lookup_student: LookupStudent, rawlog_dir: Path, include_names: bool = True,
+                 items: dict[str, rules.Item] | None = None) -> dict[str, Path]:
+    """What a closed PE sitting hands the sealer, by name in the bundle: its results
+    (written to ``staging``) and every raw byte its devices sent, so that a result can be
+    audited against the device."""
+    files = {p.name: p for p in write_results(db, sitting, staging, lookup_student,
+                                              include_names, items)}
+    # Named by devices.rawlog.path_for: <sitting>_<port>.rawlog.jsonl
+    for raw in sorted(Path(rawlog_dir).glob(f"{sitting}_*.rawlog.jsonl")):
+        files[f"rawlogs/{raw.name}"] = raw
+    return files

@@ -176,6 +176,18 @@ def derive(item: Item, values: dict[str, Decimal]) -> Decimal:
     return DERIVE[item.id](values, item)
 
 
+def derived_check(item: Item, inputs: dict[str, dict | None], grade: int | None = None,
+                  gender: str | None = None) -> Check | None:
+    """A derived item's value judged, from its inputs' results ({"status", "value"}); None
+    while one is not done. Outside the usual range (or the limits) it is still derived, from
+    values the proctor confirmed, and the check's reason is kept for the proctor to see."""
+    from pe_station.states import DONE
+
+    if not all(r and r["status"] == DONE and r["value"] is not None for r in inputs.values()):
+        return None
+    return check(item, derive(item, {i: Decimal(r["value"]) for i, r in inputs.items()}), grade, gender)
+
+
 def measured(items: dict[str, Item], item_id: str) -> dict[str, Item]:
     """What a sitting of ``item_id`` measures: the item itself, or a derived item's inputs
     (a BMI sitting measures height and weight)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from qmbase.platform import held
 from station import audit, roster, sittings
@@ -24,24 +25,28 @@ def bundle_dir(station: Station, sitting_id: str) -> Path:
     return station.path("bundles") / sitting_id
 
 
-def _singing_contents(station: Station, sitting_id: str) -> tuple[dict[str, Path], list[dict]]:
+def _singing_files(station: Station, sitting_id: str, staging: Path) -> tuple[dict[str, Path], list[dict]]:
     from recorder.bundle import bundle_contents
 
     return bundle_contents(station.db, sitting_id)
 
 
-def _pe_contents(station: Station, sitting_id: str, staging: Path) -> tuple[dict[str, Path], list[dict]]:
+def _pe_files(station: Station, sitting_id: str, staging: Path) -> tuple[dict[str, Path], list[dict]]:
     from pe_station import export, rules
 
     # The school's items file gives the units of results with no attempts (a derived BMI).
-    items = rules.load(station.config["pe.items_file"] or None)
-    files = {p.name: p for p in export.write_results(
-        station.db, sitting_id, staging, lambda code: roster.lookup(station.db, code),
-        include_names=station.config["upload.include_names"], items=items)}
-    # Every raw byte the devices sent, so a result can be audited against the device.
-    for raw in sorted(station.path("pe", "rawlogs").glob(f"{sitting_id}_*.rawlog.jsonl")):
-        files[f"rawlogs/{raw.name}"] = raw
-    return files, []
+    return export.bundle_files(station.db, sitting_id, staging,
+                               lambda code: roster.lookup(station.db, code),
+                               station.path("pe", "rawlogs"),
+                               include_names=station.config["upload.include_names"],
+                               items=rules.load(station.config["pe.items_file"] or None)), []
+
+
+# What each kind of sitting hands the sealer: (files by name in the bundle, result rows).
+CONTENTS: dict[str, Callable[[Station, str, Path], tuple[dict[str, Path], list[dict]]]] = {
+    "singing": _singing_files,
+    "pe": _pe_files,
+}
 
 
 def _incidents_file(station: Station, sitting_id: str, staging: Path) -> dict[str, Path]:
@@ -61,10 +66,7 @@ def seal(station: Station, sitting: dict):
     from uploader.bundle import write_bundle
 
     with tempfile.TemporaryDirectory(prefix="seal-", dir=station.path("bundles")) as staging:
-        if sitting["kind"] == "pe":
-            files, rows = _pe_contents(station, sitting["id"], Path(staging))
-        else:
-            files, rows = _singing_contents(station, sitting["id"])
+        files, rows = CONTENTS[sitting["kind"]](station, sitting["id"], Path(staging))
         files.update(_incidents_file(station, sitting["id"], Path(staging)))
         return write_bundle(
             bundle_dir(station, sitting["id"]), station=station.station_id, sitting=sitting["id"],
@@ -111,6 +113,18 @@ def on_closed(station: Station, who: str | None = None):
         seal_and_queue(station, closed["id"], who)
 
     return hand_over
+
+
+def close_and_seal(station: Station, sitting_id: str, who: str,
+                   before: Callable[[], None] | None = None) -> dict:
+    """Every close (``station session close``, the /pe and /sing pages): the sitting is
+    closed for good, then sealed and queued; returns it with its ``seal_code``.
+    ``before``: what stops feeding it first (the PE devices' readers)."""
+    if before is not None:
+        before()
+    closed = sittings.close_sitting(station.db, sitting_id, who, on_closed=[on_closed(station, who)])
+    closed["seal_code"] = seal_code(station, sitting_id)
+    return closed
 
 
 def seal_pending(station: Station) -> list[dict]:

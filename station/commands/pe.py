@@ -284,7 +284,7 @@ def _latest_pending(flow, last_code: list[str]) -> dict | None:
 
 def _command(flow, line: str, who: str, last_code: list[str]) -> str:
     """Do what one typed line asks; returns what to tell the proctor (zh / en)."""
-    from pe_station.flow import FlowError
+    from pe_station.messages import FlowError
 
     line = line.strip()
     try:
@@ -318,9 +318,7 @@ def _command(flow, line: str, who: str, last_code: list[str]) -> str:
 
 def run(args) -> int:
     from pe_station import rules
-    from pe_station.flow import Flow
-    from pe_station.service import Service
-    from station import audit, roster
+    from station.pe import runtime_for
 
     station = Station.open(args.data_dir)
     who = station.operator(args.by)
@@ -333,11 +331,10 @@ def run(args) -> int:
         raise UsageError(f"未知的体育项目“{args.item}”。可用项目：{', '.join(items)}。\n"
                          f"Unknown PE item \"{args.item}\"; items: {', '.join(items)}.")
     try:
-        measured = rules.measured(items, args.item)
+        rules.measured(items, args.item)
     except rules.RulesError as exc:
         raise UsageError(str(exc)) from None
     sitting = _sitting_for(station, args.item, args.session, who)
-    db = station.db
     lock = threading.Lock()
     events: list[dict] = []
 
@@ -345,24 +342,23 @@ def run(args) -> int:
         with lock:
             events.append(event)
 
-    # A BMI sitting measures height and weight; its one device here gives each reading to
-    # the item it names (qm-frame) or whose unit it has (kg: weight, cm: height).
-    flow = Flow(db, sitting["id"], items[args.item], lookup_student=lambda c: roster.lookup(db, c),
-                audit=audit.record, on_event=on_event, measured=measured)
+    # The same runtime as the /pe page's, reading the one device of the command line: a BMI
+    # sitting's one device gives each reading to the item it names (qm-frame) or whose unit
+    # it has (kg: weight, cm: height).
+    runtime = runtime_for(station, items)
     device.name = args.device or device.driver
-    service = Service(flow, [device],
-                      station.path("pe", "rawlogs"), on_event=on_event).start()
+    service = runtime.start(sitting["id"], args.item, on_event=on_event, devices=[device])
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     print(f"场次 / sitting {sitting['id']}", flush=True)
     try:
         if interactive:
-            _run_live(flow, service, who)
+            _run_live(service.flow, service, who)
         else:
-            _run_lines(flow, who, events, lock)
+            _run_lines(service.flow, who, events, lock)
     except KeyboardInterrupt:
         pass
     finally:
-        service.stop()
+        runtime.stop()
     print(f"已退出；场次 {sitting['id']} 仍然打开，关闭请用 station session close {sitting['id']}。\n"
           f"Stopped; sitting {sitting['id']} stays open (close it with station session close).", flush=True)
     return 0

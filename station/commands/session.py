@@ -31,8 +31,7 @@ def open_(args) -> int:
 def close(args) -> int:
     station = Station.open(args.data_dir)
     who = station.operator(args.by)
-    s = sittings.close_sitting(station.db, args.id, who, on_closed=[sealing.on_closed(station, who)])
-    s["seal_code"] = sealing.seal_code(station, s["id"])
+    s = sealing.close_and_seal(station, args.id, who)
     if args.json:
         print_json(s)
     else:

@@ -52,10 +52,10 @@ def test_height_and_weight_go_to_their_items_and_bmi_follows_both(room):
     # Nothing left to measure; the card stays (to show the BMI) until the next scan.
     assert flow.current() == "0001" and flow.state()["current"][""]["student"]["code"] == "0001"
     flow.confirm(h["id"], "张老师")
-    assert flow._result("0001")["value"] is None         # BMI waits for both
+    assert flow.result("0001")["value"] is None         # BMI waits for both
     assert flow.progress()["done"] == 0
     flow.confirm(w["id"], "张老师")
-    bmi = flow._result("0001")
+    bmi = flow.result("0001")
     # 35.5 / 1.40² = 18.112…, recorded to 0.1.
     assert (bmi["item"], bmi["status"], bmi["value"], bmi["verdict"]) == ("bmi", "done", "18.1", "ok")
     assert flow.progress() == {"pending": 0, "done": 1, "absent": 0, "exempt": 0}
@@ -64,7 +64,7 @@ def test_height_and_weight_go_to_their_items_and_bmi_follows_both(room):
 def test_bmi_is_rounded_half_up_from_the_recorded_values(room):
     # 45.6 / 1.50² = 20.2666… -> 20.3; the unrounded 150.04 would not change it but is not used.
     room.measure("0001", "150.04", "45.6")
-    assert room.flow._result("0001")["value"] == "20.3"
+    assert room.flow.result("0001")["value"] == "20.3"
 
 
 def test_a_correction_recomputes_bmi_and_a_void_clears_it(room):
@@ -72,16 +72,16 @@ def test_a_correction_recomputes_bmi_and_a_void_clears_it(room):
     room.measure("0001", "140.0", "35.5")
     weight = flow.attempts_of("0001", "weight")[0]
     flow.correct(weight["id"], "39.2", "秤未归零 scale not zeroed", "王主任")
-    assert flow._result("0001")["value"] == "20.0"       # 39.2 / 1.96
+    assert flow.result("0001")["value"] == "20.0"       # 39.2 / 1.96
     height = flow.attempts_of("0001", "height")[0]
     flow.void(height["id"], "张老师")
-    bmi = flow._result("0001")
+    bmi = flow.result("0001")
     assert (bmi["status"], bmi["value"]) == ("pending", None)
     assert flow.progress()["pending"] == 1
     # The height is to be measured again: the scan is accepted, the new height counts.
     flow.scan("0001", "张老师")
     flow.confirm(room.height("141.0")["attempt"]["id"], "张老师")
-    assert flow._result("0001")["value"] == "19.7"       # 39.2 / 1.41² = 19.717…
+    assert flow.result("0001")["value"] == "19.7"       # 39.2 / 1.41² = 19.717…
 
 
 def test_scan_is_refused_only_when_nothing_is_left_to_measure(room):
@@ -109,7 +109,7 @@ def test_retest_of_one_item_voids_only_that_item(room):
     flow.retest("0001", "张老师", item="weight")
     assert [a["state"] for a in flow.attempts_of("0001", "height")] == ["confirmed"]
     assert [a["state"] for a in flow.attempts_of("0001", "weight")] == ["voided"]
-    assert flow._result("0001")["value"] is None and flow.current() == "0001"
+    assert flow.result("0001")["value"] is None and flow.current() == "0001"
     with pytest.raises(FlowError) as err:
         flow.retest("0001", "张老师", item="run_50m")
     assert "run_50m" in err.value.en
@@ -130,7 +130,7 @@ def test_bmi_outside_the_usual_range_is_derived_but_flagged(room):
     flow = room.flow
     # Grade 4 boy: 120 cm and 58 kg are each within their usual ranges; BMI 40.3 is not.
     room.measure("0001", "120.0", "58.0")
-    bmi = flow._result("0001")
+    bmi = flow.result("0001")
     assert (bmi["status"], bmi["value"], bmi["verdict"]) == ("done", "40.3", "confirm")
     assert "常见范围" in bmi["reason_zh"] and "usual range" in bmi["reason_en"]
     doc = export.results(flow.db, flow.sitting, ROSTER.get)

@@ -57,10 +57,10 @@ def test_bmi_always_follows_the_confirmed_height_and_weight(sequence):
         except FlowError:
             pass
     for code in ("0001", "0002"):
-        bmi = flow._result(code)
+        bmi = flow.result(code)
         if bmi is None or bmi["status"] in ("absent", "exempt"):
             continue
-        h, w = flow._result(code, "height"), flow._result(code, "weight")
+        h, w = flow.result(code, "height"), flow.result(code, "weight")
         if h["status"] == w["status"] == "done":
             want = rules.bmi(D(h["value"]), D(w["value"]), ITEMS["bmi"])
             assert (bmi["status"], bmi["value"]) == ("done", format(want, "f"))

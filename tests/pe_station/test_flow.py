@@ -108,7 +108,7 @@ def test_negative_sit_and_reach_is_accepted(make_flow, meter):
     a = flow.on_reading(qm(meter, "sit_and_reach", "", "-3.45"), "SR-1")["attempt"]
     assert a["verdict"] == "ok" and a["rounded"] == "-3.5"
     flow.confirm(a["id"], "张老师")
-    assert flow._result("0002")["value"] == "-3.5"
+    assert flow.result("0002")["value"] == "-3.5"
 
 
 def test_attempts_and_the_best_counts(make_flow, meter):
@@ -122,9 +122,9 @@ def test_attempts_and_the_best_counts(make_flow, meter):
     third = flow.on_reading(qm(meter, "sit_and_reach", "", "11.0"), "SR-1")
     assert third["type"] == "unassigned"
     flow.confirm(first["id"], "张老师")
-    assert flow._result("0001")["status"] == "pending"
+    assert flow.result("0001")["status"] == "pending"
     flow.confirm(second["id"], "张老师")
-    result = flow._result("0001")
+    result = flow.result("0001")
     assert (result["status"], result["value"]) == ("done", "10.4")
     with pytest.raises(FlowError) as err:
         flow.scan("0001", "张老师")
@@ -152,7 +152,7 @@ def test_lowest_time_counts_for_a_run_and_retest_voids(make_flow):
         event = flow.on_reading(impulse, "gate")
     assert event["attempt"]["rounded"] == "8.7"
     flow.confirm(event["attempt"]["id"], "张老师")
-    assert flow._result("0001")["value"] == "8.7"
+    assert flow.result("0001")["value"] == "8.7"
 
 
 def test_run_time_is_finish_minus_start_of_the_same_bib(make_flow):
@@ -189,7 +189,7 @@ def test_correction_keeps_old_value_reason_and_who(make_flow, meter):
     assert fixed["rounded"] == "13.2" and fixed["state"] == "confirmed"
     row = flow.db.execute("SELECT old_value, new_value, reason, who FROM pe_corrections").fetchone()
     assert row == ("12.3", "13.2", "读数抄错 misread", "王主任")
-    assert flow._result("0001")["value"] == "13.2"
+    assert flow.result("0001")["value"] == "13.2"
     who, action, _, _, old, new = flow.audit_log[-1]
     assert (who, action, old["value"], new["value"]) == ("王主任", "pe.attempt.correct", "12.3", "13.2")
     # History cannot be rewritten.

@@ -34,19 +34,19 @@ def test_a_time_re_entered_on_the_timer_after_confirmation_must_be_confirmed_aga
     flow.send("0001", "C0", "36000.00")
     attempt = flow.send("0001", "C1", "36009.05")["attempt"]
     flow.confirm(attempt["id"], "张老师")
-    assert flow._result("0001")["status"] == "done"
+    assert flow.result("0001")["status"] == "done"
     event = flow.send("0001", "C1", "36008.91", flag="i")        # corrected on the timer
     assert event["type"] == "decision" and event["by"] == "timer"
     fixed = flow.attempt(attempt["id"])
     assert (fixed["value"], fixed["rounded"], fixed["state"]) == ("8.9100", "9.0", "pending")
     assert "9.1" in fixed["reason_zh"] and "confirm it again" in fixed["reason_en"]
-    assert flow._result("0001")["status"] == "pending"           # not done until confirmed
+    assert flow.result("0001")["status"] == "pending"           # not done until confirmed
     assert corrections(flow, attempt["id"]) == [("9.1", "9.0", "timer")]
     who, action, _, _, old, new = flow.audit_log[-1]
     assert (who, action, old["value"], old["state"], new["value"], new["state"]) == (
         "timer", "pe.attempt.timer_correct", "9.1", "confirmed", "9.0", "pending")
     flow.confirm(attempt["id"], "张老师")
-    assert flow._result("0001")["value"] == "9.0"
+    assert flow.result("0001")["value"] == "9.0"
 
 
 def test_a_run_cleared_on_the_timer_is_voided_and_the_student_may_run_again(gate):

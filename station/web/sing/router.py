@@ -146,10 +146,7 @@ async def close_sitting(request: Request):
 
     def close() -> dict:
         sitting_id = str(body.get("sitting") or "") or open_singing_sitting(station.db)["id"]
-        closed = sittings.close_sitting(station.db, sitting_id, who,
-                                        on_closed=[sealing.on_closed(station, who)])
-        closed["seal_code"] = sealing.seal_code(station, sitting_id)
-        return closed
+        return sealing.close_and_seal(station, sitting_id, who)
 
     try:
         closed = await run_in_threadpool(close)
