@@ -5,6 +5,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 import serial
 
 from devices import rawlog
@@ -138,14 +139,37 @@ def test_listen_on_a_missing_port_says_what_to_do(station, data_dir):
     assert r.returncode == 2 and "打不开串口" in r.stderr and "Cannot open serial port" in r.stderr
 
 
-def test_terminal_view_shows_student_reading_and_keys(make_flow, tmp_path):
+@pytest.fixture
+def terminal(station, data_dir, tmp_path):
+    """``station pe run``'s runtime on a real station (a roster, an open sitting), its one
+    device on a port that is not there: the flow and service its terminal view shows."""
+    from pe_station.service import Device
+    from station import sittings
+    from station.context import Station
+    from station.pe import runtime_for
+
+    roster(station, tmp_path)
+    runtimes = []
+
+    def start(item: str, device: str):
+        here = Station.open(data_dir)
+        sitting = sittings.open_sitting(here.db, "pe", item, "张老师")
+        runtimes.append(runtime_for(here))
+        service = runtimes[-1].start(sitting["id"], item,
+                                     devices=[Device(device, "qm-frame", str(tmp_path / "none"))])
+        return service.flow, service
+
+    yield start
+    for runtime in runtimes:
+        runtime.stop()
+
+
+def test_terminal_view_shows_student_reading_and_keys(terminal):
     from rich.console import Console
 
-    from pe_station.service import Device, Service
     from station.commands.pe import _command, _view
 
-    flow = make_flow("sit_and_reach")
-    service = Service(flow, [Device("SR-1", "qm-frame", "COM3")], tmp_path)
+    flow, service = terminal("sit_and_reach", "SR-1")
     codes: list[str] = []
     assert "0001" in _command(flow, "0001", "张老师", codes)
     from devices import drivers
@@ -154,7 +178,7 @@ def test_terminal_view_shows_student_reading_and_keys(make_flow, tmp_path):
     console = Console(record=True, width=120)
     console.print(_view(flow, service, ["hello"]))
     shown = console.export_text()
-    assert "测试甲" in shown and "30.0 cm" in shown and "常见范围" in shown and "+ 确认" in shown
+    assert "王子涵" in shown and "30.0 cm" in shown and "常见范围" in shown and "+ 确认" in shown
     assert "不在名册" in _command(flow, "9999", "张老师", codes)
     assert "confirmed" in _command(flow, "+", "张老师", codes)
     assert "absent" in _command(flow, "a", "张老师", codes)
@@ -185,15 +209,13 @@ def test_run_a_bmi_sitting_with_one_height_and_weight_machine(station, data_dir,
         [("height", "140.0", "cm"), ("weight", "35.5", "kg"), ("bmi", "18.1", "kg/m2")]
 
 
-def test_terminal_view_of_a_bmi_sitting_shows_both_items_and_the_bmi(make_flow, tmp_path):
+def test_terminal_view_of_a_bmi_sitting_shows_both_items_and_the_bmi(terminal):
     from rich.console import Console
 
     from devices import drivers
-    from pe_station.service import Device, Service
     from station.commands.pe import _command, _view
 
-    flow = make_flow("bmi")
-    service = Service(flow, [Device("HW-1", "qm-frame", "COM3")], tmp_path)
+    flow, service = terminal("bmi", "HW-1")
     codes: list[str] = []
     _command(flow, "0001", "张老师", codes)
     machine = drivers.get("qm-frame")
