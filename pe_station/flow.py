@@ -35,6 +35,7 @@ from devices.drivers import Reading, RunTimer
 from pe_station import assign, messages as msg, rules, states, timer_fix
 from pe_station.assign import lane_slot  # noqa: F401 - the page's name for a lane's card
 from pe_station.messages import FlowError
+from pe_station.results import Results
 from pe_station.store import Store, local_now, local_time
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Flow:
     run_attempts: dict[tuple[str, int], int] = field(default_factory=dict, init=False)
 
     store: Store = field(init=False, repr=False)
+    results: Results = field(init=False, repr=False)
     slots: assign.Slots = field(default_factory=assign.Slots, init=False)
     _live: dict[str, dict] = field(default_factory=dict, init=False)
     _timers: dict[str, RunTimer] = field(default_factory=dict, init=False)
@@ -81,6 +83,7 @@ class Flow:
                                  f"{self.item.id!r})")
             self.measured = {self.item.id: self.item}
         self.store = Store(self.db, self.sitting)
+        self.results = Results(self.store, self.item, self.measured, self.lookup_student, self._audit)
 
     @property
     def derived(self) -> rules.Item | None:
@@ -103,11 +106,6 @@ class Flow:
             if pairing:
                 self.device_pairing[name] = pairing
 
-    @property
-    def _result_items(self) -> list[str]:
-        """The items that get a result row per student: the measured ones and the derived one."""
-        return [*self.measured, *([self.item.id] if self.derived else [])]
-
     # --- the proctor scans -------------------------------------------------------------
     def scan(self, code: str, who: str, device: str | None = None, lane: int | None = None) -> dict:
         """Make ``code`` the student of ``device`` (None: of every device of the sitting),
@@ -124,7 +122,7 @@ class Flow:
                                  items_zh="、".join(i.name_zh for i in self.measured.values()),
                                  items_en=", ".join(i.name_en for i in self.measured.values()))
             with self.store.transaction():
-                self._open_results(student["code"], who)
+                self.results.open(student["code"], who)
             self.slots.put(slot, student["code"], lane)
             self._emit({"type": "scan", "device": device, "lane": lane, "student": student["code"]})
             return student
@@ -250,22 +248,8 @@ class Flow:
         check = rules.check(item, value, student.get("grade"), student.get("gender"))
         attempt_id = self.store.add_attempt(student["code"], item, reading_id, device, value, check,
                                             started_at)
-        self._open_results(student["code"], "device", audited=False)
+        self.results.open(student["code"], "device", audited=False)
         return self.attempt(attempt_id)
-
-    def _open_results(self, code: str, who: str, audited: bool = True) -> None:
-        """A pending result row for each item that has none; a student marked absent or
-        exempt who is tested after all (arrived late) is pending again. In a transaction."""
-        for item_id in self._result_items:
-            result = self.store.result(code, item_id)
-            old = result and result["status"]
-            status = states.result_after(old, "open")
-            if result is not None and status == old:
-                continue
-            self.store.set_result(code, item_id, status, result and result["value"], who)
-            if result is not None and audited:
-                self._audit(who, "pe.result.status", "pe_result", code,
-                            {"status": old, "item": item_id}, {"status": status, "item": item_id})
 
     # --- the proctor decides -----------------------------------------------------------
     def assign(self, reading_id: int, code: str, who: str, item: str | None = None) -> dict:
@@ -357,7 +341,7 @@ class Flow:
                 self._audit(who, "pe.attempt.correct", "pe_attempt", attempt_id,
                             {"value": old["rounded"], "state": old["state"]},
                             {"value": format(check.value, "f"), "reason": reason})
-                self.refresh_result(old["student"], old["item"], who)
+                self.results.refresh(old["student"], old["item"], who)
             attempt = self.attempt(attempt_id)
             self._emit({"type": "decision", "attempt": attempt})
             return attempt
@@ -373,7 +357,7 @@ class Flow:
                 state = self.store.decide(old, event, who, local_now())
                 self._audit(who, action, "pe_attempt", attempt_id, {"state": old["state"]},
                             {"state": state})
-                self.refresh_result(old["student"], old["item"], who)
+                self.results.refresh(old["student"], old["item"], who)
             attempt = self.attempt(attempt_id)
             self._emit({"type": "decision", "attempt": attempt})
             return attempt
@@ -383,47 +367,13 @@ class Flow:
         with self._lock:
             student = self._student(code)
             with self.store.transaction():
-                for item_id in self._result_items:
-                    old = self.store.result(student["code"], item_id)
-                    status = states.result_after(old and old["status"], mark)
-                    self.store.set_result(student["code"], item_id, status, old and old["value"], who)
-                    self._audit(who, f"pe.result.{status}", "pe_result", student["code"],
-                                {"status": old["status"]} if old else None,
-                                {"status": status, **({"item": item_id} if self.derived else {})})
+                self.results.mark(student["code"], who, mark)
             self.slots.leave(student["code"])
             result = self.result(student["code"])
             self._emit({"type": "decision", "result": result})
             return result
 
     # --- results -----------------------------------------------------------------------
-    def refresh_result(self, code: str, item_id: str, who: str) -> None:
-        """The value that counts and whether the student is done; inside a transaction."""
-        item = self.measured.get(item_id, self.item)
-        counted = self.store.counted_values(code, item.id)
-        best = rules.best(item, counted)
-        old = self.store.result(code, item.id)
-        status = states.result_after(old and old["status"],
-                                     "complete" if len(counted) >= item.attempts else "incomplete")
-        self.store.set_result(code, item.id, status, None if best is None else format(best, "f"), who)
-        if self.derived is not None:
-            self._derive(code, who)
-
-    def _derive(self, code: str, who: str) -> None:
-        """BMI from the confirmed height and weight, or cleared while one is missing."""
-        item = self.derived
-        old = self.store.result(code, item.id)
-        if old and old["status"] in states.HELD:
-            return
-        student = self.lookup_student(code) or {}
-        check = rules.derived_check(item, {i: self.store.result(code, i) for i in item.inputs},
-                                    student.get("grade"), student.get("gender"))
-        if check is None:
-            self.store.set_result(code, item.id, states.result_after(old and old["status"], "incomplete"),
-                                  None, who)
-            return
-        self.store.set_result(code, item.id, states.result_after(old and old["status"], "complete"),
-                              format(check.value, "f"), who, check.verdict, check.zh, check.en)
-
     def result(self, code: str, item_id: str | None = None) -> dict | None:
         """The student's result for ``item_id`` (default: the sitting's item)."""
         return self.store.result(code, item_id or self.item.id)
@@ -457,7 +407,7 @@ class Flow:
                 current[slot or ""] = {"student": student, "attempts": self.attempts_of(code),
                                        "result": self.result(code), "lane": assign.slot_lane(slot),
                                        "finished": finished,
-                                       "results": {i: self.result(code, i) for i in self._result_items}}
+                                       "results": {i: self.result(code, i) for i in self.results.items}}
             return {"sitting": self.sitting, "item": self.item.id, "unit": self.item.unit,
                     "attempts_allowed": self.item.attempts, "current": current,
                     "items": [{"id": i.id, "unit": i.unit, "attempts": i.attempts}

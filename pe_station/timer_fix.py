@@ -58,6 +58,6 @@ def apply(flow, reading: Reading, device: str, port: str, run: RunTime) -> dict:
                     {"value": old["rounded"], "state": old["state"]},
                     {"value": format(check.value, "f"), "state": state, "reading": reading_id})
         flow.run_attempts[(device, run.id)] = attempt_id
-    flow.refresh_result(old["student"], old["item"], WHO)
+    flow.results.refresh(old["student"], old["item"], WHO)
     return {"type": "decision", "device": device, "reading": reading_id,
             "attempt": flow.attempt(attempt_id), "by": WHO}

@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serial_flags(p)
     _driver_flags(p)
     _json_flag(p)
-    p = _add(psub, "run", "station.commands.pe:run", "终端测试站 / terminal station")
+    p = _add(psub, "run", "station.commands.pe_run:run", "终端测试站 / terminal station")
     p.add_argument("--item", required=True, help="体育项目编号，如 sit_and_reach / PE item id")
     p.add_argument("--driver", help="驱动名称 / driver name")
     p.add_argument("--port", help="串口 / serial port")

@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 STATION = str(Path(sys.executable).with_name("station"))
+TOKEN_FILE = "web-token"        # station/web/session.py: the login link's token, in the data dir
 
 
 def free_port() -> int:
@@ -196,13 +197,18 @@ def main() -> int:
         serve = subprocess.Popen([STATION, "serve", "--port", str(port)], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
+        # Signed in as a proctor's browser is, through the login link's token.
+        client = httpx.Client(base_url=base, timeout=2)
         deadline = time.monotonic() + 60
         while True:
             try:
-                state = httpx.get(base + "/api/pe/state", timeout=2).json()
+                if not client.cookies:
+                    token = (data / TOKEN_FILE).read_text(encoding="ascii").strip()
+                    client.get("/login", params={"token": token})
+                state = client.get("/api/pe/state").json()
                 if all(d["status"] == "connected" for d in state["devices"]):
                     break
-            except (httpx.TransportError, KeyError, ValueError):
+            except (httpx.TransportError, KeyError, ValueError, OSError):
                 pass
             if time.monotonic() > deadline or serve.poll() is not None:
                 raise SystemExit("station serve did not start")
@@ -213,7 +219,7 @@ def main() -> int:
         stop = threading.Event()
 
         def listen_page() -> None:
-            with httpx.stream("GET", base + "/api/pe/events", timeout=None) as events:
+            with client.stream("GET", "/api/pe/events", timeout=None) as events:
                 for line in events.iter_lines():
                     if stop.is_set():
                         return

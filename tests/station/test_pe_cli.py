@@ -167,7 +167,7 @@ def terminal(station, data_dir, tmp_path):
 def test_terminal_view_shows_student_reading_and_keys(terminal):
     from rich.console import Console
 
-    from station.commands.pe import _command, _view
+    from station.commands.pe_run import _command, _view
 
     flow, service = terminal("sit_and_reach", "SR-1")
     codes: list[str] = []
@@ -213,7 +213,7 @@ def test_terminal_view_of_a_bmi_sitting_shows_both_items_and_the_bmi(terminal):
     from rich.console import Console
 
     from devices import drivers
-    from station.commands.pe import _command, _view
+    from station.commands.pe_run import _command, _view
 
     flow, service = terminal("bmi", "HW-1")
     codes: list[str] = []
