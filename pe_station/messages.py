@@ -67,6 +67,8 @@ NOT_A_NUMBER = ("“{value}”不是数字，请输入成绩数值，例如 8.2 
 VOIDED_FINAL = ("第 {attempt} 条成绩已作废，不能更正。", "Attempt {attempt} is voided and cannot be corrected.")
 WRONG_STATE = ("第 {attempt} 条成绩当前状态是“{state_zh}”，不能这样操作。",
                "Attempt {attempt} is {state}; that cannot be done to it now.")
+CHANGED = ("第 {attempt} 条成绩刚刚被另一处操作更改，请刷新页面后再决定。",
+           "Attempt {attempt} was changed elsewhere just now; reload the page, then decide.")
 NO_ATTEMPT = ("本场次没有第 {attempt} 条成绩，请刷新页面。",
               "This sitting has no attempt {attempt}; reload the page.")
 NO_OPEN_SITTING = ("没有进行中的体育场次。请先打开场次（页面上的“打开场次”或 station session open --kind pe --item 项目）。",

@@ -15,6 +15,7 @@ import sqlite_utils
 
 from devices.drivers import Reading, escape_raw
 from pe_station import states
+from pe_station.messages import CHANGED, refuse
 from qmbase.db import transaction
 
 
@@ -95,8 +96,13 @@ class Store:
         with ``changes`` to its other columns; returns its new state. In a transaction."""
         state = states.attempt_after(attempt["state"], event)
         fields = {**changes, "state": state, "decided_by": who, "decided_at": at}
-        self.db.execute(f"UPDATE pe_attempts SET {', '.join(f'{k} = ?' for k in fields)} "
-                        "WHERE id = ? AND state = ?", [*fields.values(), attempt["id"], attempt["state"]])
+        changed = self.db.execute(
+            f"UPDATE pe_attempts SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ? AND state = ?",
+            [*fields.values(), attempt["id"], attempt["state"]]).rowcount
+        if changed != 1:
+            # Decided elsewhere since it was read (another page, `station pe run`): never
+            # overwrite a decision the proctor has not seen.
+            raise refuse(CHANGED, attempt=attempt["id"])
         return state
 
     def attempts_of(self, student: str, items: list[str]) -> list[dict]:
