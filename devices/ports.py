@@ -20,6 +20,7 @@ import serial
 import serial.tools.list_ports
 
 from qmbase.platform import com_ports_present, port_name
+from qmbase.refusal import Refusal
 
 from . import drivers
 from .drivers import Driver, Reading
@@ -37,7 +38,7 @@ STATUS_TEXT = {
 }
 
 
-class PortError(OSError):
+class PortError(Refusal, OSError):
     """A port could not be opened; the message says why and what to do, in both languages."""
 
 
@@ -45,8 +46,10 @@ PARITIES = ("N", "E", "O", "M", "S")
 FLOW_CONTROLS = ("none", "rtscts", "xonxoff", "dsrdtr")
 
 
-class SettingsError(ValueError):
+class SettingsError(Refusal, ValueError):
     """Bad serial settings; the message says which and what is allowed, in both languages."""
+
+    status = 400
 
 
 @dataclass
@@ -88,7 +91,7 @@ class PortSettings:
             raise SettingsError(
                 f"设备 {name} 的串口参数有误：{', '.join(bad)}。baud 为正整数（如 9600），bytesize 为 5-8，"
                 f"parity 为 N/E/O（无/偶/奇校验），stopbits 为 1、1.5 或 2，flow_control 为 "
-                f"{'/'.join(FLOW_CONTROLS)}；请按设备说明书改正 station.toml 或命令参数。/ "
+                f"{'/'.join(FLOW_CONTROLS)}；请按设备说明书改正 station.toml 或命令参数。",
                 f"Device {name} has bad serial settings: {', '.join(bad)}. baud is a positive whole "
                 f"number (e.g. 9600), bytesize 5-8, parity N/E/O, stopbits 1, 1.5 or 2, flow_control "
                 f"{'/'.join(FLOW_CONTROLS)}; correct station.toml or the command's options as the "
@@ -131,7 +134,7 @@ def open_port(name: str, driver: Driver | type[Driver], settings: PortSettings |
         port.open()
     except (serial.SerialException, OSError, ValueError) as e:
         raise PortError(
-            f"打不开串口 {name}（{e}）：请确认设备已插好、端口名正确，且没有别的程序占用它。/ "
+            f"打不开串口 {name}（{e}）：请确认设备已插好、端口名正确，且没有别的程序占用它。",
             f"Cannot open serial port {name} ({e}): check the device is plugged in, the port "
             f"name is right and no other program is using it.") from e
     return port
@@ -182,6 +185,7 @@ class PortReader:
 
     status: str = field(default=CONNECTING, init=False)
     last_error: str = field(default="", init=False)
+    last_problem: Refusal | None = field(default=None, init=False)    # the same, as its fields
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _serial: serial.Serial | None = field(default=None, init=False, repr=False)
@@ -211,14 +215,14 @@ class PortReader:
                 raise serial.SerialException("not open")
             ser.write(data)
         except (serial.SerialException, OSError) as e:
-            raise PortError(f"串口 {self.port} 未连接，命令没有发出：请检查设备连线。/ "
+            raise PortError(f"串口 {self.port} 未连接，命令没有发出：请检查设备连线。",
                             f"Port {self.port} is not connected, the command was not sent: "
                             f"check the device's cable.") from e
 
-    def _set_status(self, status: str, error: str) -> None:
+    def _set_status(self, status: str, error: str, problem: Refusal | None = None) -> None:
         if status == self.status:
             return
-        self.status, self.last_error = status, error
+        self.status, self.last_error, self.last_problem = status, error, problem
         if self.raw_log and status in (CONNECTED, DISCONNECTED):
             self.raw_log.event(status)
         if self.on_status:
@@ -232,7 +236,7 @@ class PortReader:
             try:
                 ser = open_port(self.port, self.driver, self.settings)
             except PortError as e:
-                self._set_status(DISCONNECTED, str(e))
+                self._set_status(DISCONNECTED, str(e), e)
                 self._stop.wait(self.settings.reopen_interval)
                 continue
             self._serial = ser

@@ -19,13 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from qmbase.refusal import Refusal
+
 from .drivers import Driver, Reading, get as get_driver
 
 VERSION = 1
 
 
-class RawLogError(ValueError):
+class RawLogError(Refusal, ValueError):
     """The file is not a raw log, or a line in the middle of it is damaged."""
+
+    status = 400
 
 
 def path_for(directory: Path | str, sitting_id: str, port: str) -> Path:
@@ -87,7 +91,7 @@ def _parse_header(line: bytes, path) -> dict:
     except ValueError:
         head = None
     if not isinstance(head, dict) or head.get("rawlog") != VERSION:
-        raise RawLogError(f"{path} 不是原始数据记录文件（第 1 行不是记录头），请选择 .rawlog.jsonl 文件。/ "
+        raise RawLogError(f"{path} 不是原始数据记录文件（第 1 行不是记录头），请选择 .rawlog.jsonl 文件。",
                           f"{path} is not a raw log (line 1 is not its header); "
                           f"choose a .rawlog.jsonl file.")
     return head
@@ -110,7 +114,7 @@ def read(path: Path | str) -> Iterator[Chunk]:
         except (ValueError, KeyError, TypeError):
             if number - 1 == last:
                 return
-            raise RawLogError(f"{path} 第 {number} 行已损坏，无法重放；请保留该文件并联系信息中心。/ "
+            raise RawLogError(f"{path} 第 {number} 行已损坏，无法重放；请保留该文件并联系信息中心。",
                               f"{path} line {number} is damaged and cannot be replayed; keep the "
                               f"file and contact the information center.") from None
         yield chunk

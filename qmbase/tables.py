@@ -10,9 +10,13 @@ import csv
 import io
 from pathlib import Path
 
+from qmbase.refusal import Refusal
 
-class TableError(ValueError):
-    """A file that cannot be read as a table; the message is Chinese, a newline, then English."""
+
+class TableError(Refusal, ValueError):
+    """A file that cannot be read as a table."""
+
+    status = 400
 
 
 def decode(data: bytes, path: Path) -> str:
@@ -23,7 +27,7 @@ def decode(data: bytes, path: Path) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise TableError(f"{path}: 无法识别文件编码。请在 Excel 中“另存为 CSV UTF-8”后重新导入。\n"
+    raise TableError(f"{path}: 无法识别文件编码。请在 Excel 中“另存为 CSV UTF-8”后重新导入。",
                      f"{path}: the encoding is not UTF-8 or GBK/GB18030; save it from Excel as "
                      f"\"CSV UTF-8\" and import again.")
 
@@ -40,7 +44,7 @@ def read_rows(path: Path | str) -> list[list[str]]:
     """All rows of a CSV or XLSX file as text cells (the first row is the header)."""
     path = Path(path)
     if not path.exists():
-        raise TableError(f"{path}: 找不到文件，请检查路径。\n{path}: no such file; check the path.")
+        raise TableError(f"{path}: 找不到文件，请检查路径。", f"{path}: no such file; check the path.")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         import openpyxl
 
@@ -48,14 +52,14 @@ def read_rows(path: Path | str) -> list[list[str]]:
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a damaged file
             raise TableError(f"{path}: 无法打开这个 Excel 文件（{type(exc).__name__}）。"
-                             f"请用 Excel 打开确认无误后另存为 .xlsx 再导入。\n"
+                             f"请用 Excel 打开确认无误后另存为 .xlsx 再导入。",
                              f"{path}: cannot open this Excel file ({exc}).") from None
         sheet = book.worksheets[0]
         rows = [[cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
         book.close()
         return rows
     if path.suffix.lower() == ".xls":
-        raise TableError(f"{path}: 不支持旧版 .xls 格式，请在 Excel 中另存为 .xlsx 或 CSV。\n"
+        raise TableError(f"{path}: 不支持旧版 .xls 格式，请在 Excel 中另存为 .xlsx 或 CSV。",
                          f"{path}: the old .xls format is not read; save it as .xlsx or CSV.")
     text = decode(path.read_bytes(), path)
     # Excel writes commas, or tabs for "Unicode text"; the header line tells which.

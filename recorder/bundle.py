@@ -14,12 +14,10 @@ RESULT_FIELDS = ("student_code", "attempt", "state", "song_id", "verdict", "reas
 
 
 def bundle_contents(db: sqlite_utils.Database, sitting_id: str) -> tuple[dict[str, Path], list[dict]]:
-    cur = db.execute("SELECT * FROM takes WHERE sitting_id = ? ORDER BY student_code, attempt",
-                     [sitting_id])
-    cols = [c[0] for c in cur.description]
     files: dict[str, Path] = {}
     rows: list[dict] = []
-    for take in (dict(zip(cols, r)) for r in cur.fetchall()):
+    for take in list(db.query("SELECT * FROM takes WHERE sitting_id = ? ORDER BY student_code, attempt",
+                              [sitting_id])):
         name = None
         if take["path"] and Path(take["path"]).exists():
             audio = Path(take["path"])

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from qmbase.platform import fsync_dir, make_private_dir, replace_durably, try_lock, unlock
+from qmbase.refusal import Refusal
 
 HEADER_SUFFIX = ".journal.json"
 PCM_SUFFIX = ".pcm"
@@ -51,13 +52,10 @@ FORMATS = {"flac": ("FLAC", "PCM_16"), "wav": ("WAV", "PCM_16")}
 _CONVERT_BLOCK = 1 << 16          # frames per read while converting: bounded memory for long takes
 
 
-class JournalError(Exception):
+class JournalError(Refusal):
     """A journal could not be written or read; ``zh``/``en`` say what happened and what to do."""
 
-    def __init__(self, zh: str, en: str):
-        super().__init__(f"{zh} / {en}")
-        self.zh = zh
-        self.en = en
+    code, exit_code = "journal", 1
 
 
 def utc_now() -> str:

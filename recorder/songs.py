@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from qmbase.refusal import Refusal
+
 AUDIO_SUFFIXES = (".wav", ".flac")
 DURATION_SLACK_S = 1.0  # metadata may round the duration; more than this is a wrong file
 
@@ -28,13 +30,12 @@ def builtin_songs_dir() -> Path:
     return Path(__file__).resolve().parent / "song_library"
 
 
-class SongError(ValueError):
+class SongError(Refusal, ValueError):
     """A song's metadata or audio is wrong; the message names the file and the field."""
 
 
-class SongNotFound(KeyError):
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
+class SongNotFound(Refusal, KeyError):
+    status = 400
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class SongCatalog:
         except KeyError:
             known = ", ".join(sorted(self._songs)) or "-"
             raise SongNotFound(
-                f"没有编号为 {song_id} 的歌曲，请从以下歌曲中选择：{known}。 / No song with id "
+                f"没有编号为 {song_id} 的歌曲，请从以下歌曲中选择：{known}。", f"No song with id "
                 f"{song_id}; choose one of: {known}.") from None
 
     def __contains__(self, song_id: str) -> bool:

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import sqlite_utils
 
 from qmbase.db import transaction
+from qmbase.refusal import Refusal
 
 DEFAULT_RETAKES = 2
 LOSS_TOLERANCE_S = 0.25   # audio missing beyond this (lost_s) makes a take a dropout take
@@ -27,14 +28,13 @@ POLICIES = ("last_accepted", "first_accepted")
 _NOT_COUNTED_AGAINST = ("interrupted", "failed", "recording")
 
 
-class TakeError(Exception):
+class TakeError(Refusal):
     """A take cannot be started or changed; ``zh``/``en`` are shown to the proctor."""
 
+    exit_code = 1      # the job ran and was refused (DESIGN.md: a take rejected)
+
     def __init__(self, code: str, zh: str, en: str):
-        super().__init__(f"{zh} / {en}")
-        self.code = code
-        self.zh = zh
-        self.en = en
+        super().__init__(zh, en, code=code)
 
 
 class CaptureError(TakeError):

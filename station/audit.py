@@ -29,6 +29,4 @@ def entries(db: sqlite_utils.Database, entity: str | None = None,
         if entity_id is not None:
             sql += " AND entity_id = ?"
             args.append(str(entity_id))
-    rows = db.execute(sql + " ORDER BY id", args)
-    cols = [c[0] for c in rows.description]
-    return [dict(zip(cols, r)) for r in rows.fetchall()]
+    return list(db.query(sql + " ORDER BY id", args))

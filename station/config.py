@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qmbase.refusal import Refusal
 from station import tomlfile
 
 FILE_NAME = "station.toml"
@@ -139,8 +140,10 @@ DEVICE_KEYS = {
 BY_NAME = {k.name: k for k in KEYS}
 
 
-class ConfigError(Exception):
+class ConfigError(Refusal):
     """A malformed station.toml; the message names the file, line and key in both languages."""
+
+    code, status = "config", 400
 
 
 @dataclass
@@ -234,13 +237,13 @@ def _check_value(path: Path, text: str, name: str, value: Any) -> None:
     if not _type_ok(value, key.default):
         raise ConfigError(
             f"{where}: 配置项 {name} 的值 {value!r} 应为{_TYPE_ZH.get(expected, expected.__name__)}。"
-            f"请改正这一行，或删去它以使用默认值 {key.default!r}。\n"
+            f"请改正这一行，或删去它以使用默认值 {key.default!r}。",
             f"{where}: key {name} = {value!r} should be a {expected.__name__}; correct the line "
             f"or delete it to use the default {key.default!r}.")
     if key.choices and value not in key.choices:
         allowed = ", ".join(map(repr, key.choices))
         raise ConfigError(
-            f"{where}: 配置项 {name} 的值 {value!r} 不在可选范围内（可选：{allowed}）。\n"
+            f"{where}: 配置项 {name} 的值 {value!r} 不在可选范围内（可选：{allowed}）。",
             f"{where}: key {name} = {value!r} is not one of {allowed}.")
 
 
@@ -248,25 +251,25 @@ def _check_devices(path: Path, text: str, devices: list) -> None:
     for n, device in enumerate(devices, 1):
         where = _where(path, key_line(text, "pe.devices.driver"))
         if not isinstance(device, dict):
-            raise ConfigError(f"{where}: pe.devices 第 {n} 项应为一个 [[pe.devices]] 段。\n"
+            raise ConfigError(f"{where}: pe.devices 第 {n} 项应为一个 [[pe.devices]] 段。",
                               f"{where}: pe.devices entry {n} should be a [[pe.devices]] table.")
         for key in ("driver", "port"):
             if key not in device:
                 raise ConfigError(
-                    f"{where}: 第 {n} 台体育设备缺少 {key}。请在 [[pe.devices]] 中写上 {key} = \"...\"。\n"
+                    f"{where}: 第 {n} 台体育设备缺少 {key}。请在 [[pe.devices]] 中写上 {key} = \"...\"。",
                     f"{where}: PE device {n} has no {key}; add {key} = \"...\" to its [[pe.devices]].")
         for key, value in device.items():
             if key not in DEVICE_KEYS:
                 hint = difflib.get_close_matches(key, DEVICE_KEYS, 1)
                 raise ConfigError(
                     f"{where}: 第 {n} 台体育设备有未知配置项 {key}"
-                    f"{'（是否想写 ' + hint[0] + '？）' if hint else ''}。\n"
+                    f"{'（是否想写 ' + hint[0] + '？）' if hint else ''}。",
                     f"{where}: PE device {n} has an unknown key {key}"
                     f"{' (did you mean ' + hint[0] + '?)' if hint else ''}.")
             if not isinstance(value, DEVICE_KEYS[key]) or (
                     isinstance(value, bool) and DEVICE_KEYS[key] is not bool):
                 raise ConfigError(
-                    f"{where}: 第 {n} 台体育设备的 {key} = {value!r} 类型不对。\n"
+                    f"{where}: 第 {n} 台体育设备的 {key} = {value!r} 类型不对。",
                     f"{where}: PE device {n}: {key} = {value!r} has the wrong type.")
         _check_device_settings(where, n, device)
 
@@ -281,14 +284,14 @@ def _check_device_settings(where: str, n: int, device: dict) -> None:
     if device.get("pairing") is not None and device["pairing"] not in PAIRINGS:
         raise ConfigError(
             f"{where}: 第 {n} 台体育设备的 pairing = {device['pairing']!r} 无效：计时器按号码配对写 "
-            f"\"bib\"，按脉冲顺序配对写 \"sequence\"。\n"
+            f"\"bib\"，按脉冲顺序配对写 \"sequence\"。",
             f"{where}: PE device {n}: pairing = {device['pairing']!r} is not valid: write \"bib\" "
             f"(a finish pairs with its bib's start) or \"sequence\" (next start with next finish).")
     try:
         PortSettings.from_config(device)
         drivers.get(device["driver"], **Device.from_config(device).options)
     except (SettingsError, drivers.UnknownDriver, drivers.PatternError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError.of(exc, f"{where}: ") from None
 
 
 def load(data_dir: Path) -> Config:
@@ -302,14 +305,14 @@ def load(data_dir: Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: 文件不是 UTF-8 编码，请用记事本“另存为 UTF-8”。\n"
+        raise ConfigError(f"{path}: 文件不是 UTF-8 编码，请用记事本“另存为 UTF-8”。",
                           f"{path}: the file is not UTF-8 ({exc.reason}); save it as UTF-8.") from None
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         where = _where(path, int(line.group(1)) if line else None)
-        raise ConfigError(f"{where}: 配置文件格式错误（{exc}）。请检查这一行的引号、等号和方括号。\n"
+        raise ConfigError(f"{where}: 配置文件格式错误（{exc}）。请检查这一行的引号、等号和方括号。",
                           f"{where}: the file is not valid TOML ({exc}).") from None
     for name, value in _flatten(table).items():
         if name not in BY_NAME:
@@ -317,7 +320,7 @@ def load(data_dir: Path) -> Config:
             hint = difflib.get_close_matches(name, BY_NAME, 1)
             raise ConfigError(
                 f"{where}: 未知配置项 {name}{'（是否想写 ' + hint[0] + '？）' if hint else ''}。"
-                f"请改正或删去这一行。\n"
+                f"请改正或删去这一行。",
                 f"{where}: unknown key {name}{' (did you mean ' + hint[0] + '?)' if hint else ''}; "
                 f"correct or delete the line.")
         _check_value(path, text, name, value)
@@ -389,6 +392,7 @@ def update_file(data_dir: Path, changes: dict) -> Config:
         try:
             load(Path(scratch))
         except ConfigError as exc:
-            raise ConfigError(str(exc).replace(str(candidate), FILE_NAME)) from None
+            raise ConfigError(exc.zh.replace(str(candidate), FILE_NAME),
+                              exc.en.replace(str(candidate), FILE_NAME)) from None
         os.replace(candidate, path)
     return load(data_dir)

@@ -5,20 +5,15 @@ import os
 import sys
 import traceback
 
+from qmbase.refusal import Refusal
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
+class UsageError(Refusal):
     """Bad usage or bad input: the message says what happened and what to do (exit 2)."""
 
-
-def _usage_errors() -> tuple[type[BaseException], ...]:
-    # Imported here, not at the top, so that `station --help` loads none of them.
-    from station.config import ConfigError
-    from station.roster import RosterError
-    from station.sittings import SittingError
-
-    return UsageError, ConfigError, RosterError, SittingError
+    status = 400
 
 
 def run_guarded(run, args) -> int:
@@ -34,10 +29,12 @@ def run_guarded(run, args) -> int:
     except KeyboardInterrupt:
         print("\n已中断 / interrupted", file=sys.stderr)
         return 130
+    except Refusal as exc:
+        # What happened and what to do, Chinese line then English line; the class says
+        # whether it was bad input (2) or a job that ran and failed (1).
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
     except Exception as exc:
-        if isinstance(exc, _usage_errors()):
-            print(str(exc), file=sys.stderr)
-            return EXIT_USAGE
         if os.environ.get("STATION_DEBUG"):
             raise
         print("程序内部出错，操作没有完成；已保存的数据不受影响。请把下面一行告诉信息中心技术人员。\n"

@@ -39,19 +39,19 @@ def check(station: Station, category: str, text: str, sitting: str | None,
     """Refuse what the district could not use, saying what to change (UsageError, exit 2)."""
     if category not in CATEGORIES:
         names = "、".join(f"{k}（{zh}）" for k, (zh, _) in CATEGORIES.items())
-        raise UsageError(f"事件类别“{category}”不在规定的列表中，请从这些中选一个：{names}。\n"
+        raise UsageError(f"事件类别“{category}”不在规定的列表中，请从这些中选一个：{names}。",
                          f"The category '{category}' is not in the fixed list; choose one of "
                          f"{', '.join(CATEGORIES)}.")
     if not text.strip():
-        raise UsageError("请写明发生了什么（事件经过）。\nSay what happened (the text must not be empty).")
+        raise UsageError("请写明发生了什么（事件经过）。", "Say what happened (the text must not be empty).")
     if len(text) > MAX_TEXT or len(action) > MAX_TEXT:
-        raise UsageError(f"事件经过和处置措施各不超过 {MAX_TEXT} 字。\n"
+        raise UsageError(f"事件经过和处置措施各不超过 {MAX_TEXT} 字。",
                          f"What happened and what was done: at most {MAX_TEXT} characters each.")
     if sitting is not None:
         sittings.get(station.db, sitting)    # SittingError names the sitting when unknown
     unknown = [c for c in students if roster.lookup(station.db, c) is None]
     if unknown:
-        raise UsageError(f"这些学籍号/考号不在本机名册中：{'、'.join(unknown)}。请核对号码；名册外的学生请写在事件经过里。\n"
+        raise UsageError(f"这些学籍号/考号不在本机名册中：{'、'.join(unknown)}。请核对号码；名册外的学生请写在事件经过里。",
                          f"These student codes are not in this station's roster: {', '.join(unknown)}. "
                          f"Check them; describe a student outside the roster in the text instead.")
 
@@ -93,9 +93,7 @@ def list_all(station: Station, sitting: str | None = None) -> list[dict]:
     sql, args = "SELECT * FROM incidents", []
     if sitting is not None:
         sql, args = sql + " WHERE sitting = ?", [sitting]
-    cur = station.db.execute(sql + " ORDER BY id", args)
-    cols = [c[0] for c in cur.description]
-    return [document(station, dict(zip(cols, r))) for r in cur.fetchall()]
+    return [document(station, row) for row in station.db.query(sql + " ORDER BY id", args)]
 
 
 def bundle_bytes(station: Station, sitting: str) -> bytes | None:

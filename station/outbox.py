@@ -32,9 +32,7 @@ def pending(db: sqlite_utils.Database, due_only: bool = True) -> list[dict]:
     if due_only:
         sql += " AND next_attempt_at <= ?"
         args.append(time.time())
-    cur = db.execute(sql + " ORDER BY id", args)
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return list(db.query(sql + " ORDER BY id", args))
 
 
 def backoff_s(attempts: int) -> float:

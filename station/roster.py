@@ -16,6 +16,7 @@ import sqlite_utils
 
 from station import audit
 from qmbase.db import transaction
+from qmbase.refusal import Refusal
 from station.db import now
 
 # Header spellings, normalised (lower case, no spaces). Any of 学籍号/考号/条码 is the code.
@@ -64,8 +65,10 @@ class RowError:
                 f"{self.file} row {self.row}, {self.field}: {self.en}")
 
 
-class RosterError(Exception):
+class RosterError(Refusal):
     """The file cannot be read as a roster at all (format, encoding, headers)."""
+
+    code, status = "roster", 400
 
 
 @dataclass
@@ -88,7 +91,7 @@ def read_rows(path: Path) -> list[list[str]]:
     try:
         return read_table(path)
     except TableError as exc:
-        raise RosterError(str(exc)) from None
+        raise RosterError.of(exc) from None
 
 
 def _columns(header: list[str], path: Path) -> dict[str, int]:
@@ -103,7 +106,7 @@ def _columns(header: list[str], path: Path) -> dict[str, int]:
         zh = "、".join(FIELD_ZH[f] for f in missing)
         raise RosterError(
             f"{path}: 第 1 行（表头）缺少列：{zh}。表头可用中文（学籍号/考号/条码、姓名、性别、年级、"
-            f"班级、学校）或英文（code, name, gender, grade, class, school）。\n"
+            f"班级、学校）或英文（code, name, gender, grade, class, school）。",
             f"{path}: row 1 (the header) lacks the column(s) {', '.join(missing)}.")
     return found
 
@@ -167,7 +170,7 @@ def parse(path: Path, grades: Iterable[int] = (4, 8)) -> tuple[list[Student], li
     rows = read_rows(path)
     header_at = next((i for i, r in enumerate(rows) if any(r)), None)
     if header_at is None:
-        raise RosterError(f"{path}: 文件是空的。\n{path}: the file is empty.")
+        raise RosterError(f"{path}: 文件是空的。", f"{path}: the file is empty.")
     cols = _columns(rows[header_at], path)
     students: list[Student] = []
     errors: list[RowError] = []
@@ -237,10 +240,8 @@ def outcome(result: ImportResult, skip_bad: bool = False) -> tuple[bool, str, st
 
 
 def lookup(db: sqlite_utils.Database, code: str) -> dict | None:
-    cur = db.execute("SELECT code, name, gender, grade, class, school FROM students WHERE code = ?",
-                     [code.strip()])
-    row = cur.fetchone()
-    return dict(zip([c[0] for c in cur.description], row)) if row else None
+    return next(db.query("SELECT code, name, gender, grade, class, school FROM students WHERE code = ?",
+                         [code.strip()]), None)
 
 
 def students(db: sqlite_utils.Database, grade: int | None = None) -> list[dict]:
@@ -249,9 +250,7 @@ def students(db: sqlite_utils.Database, grade: int | None = None) -> list[dict]:
     if grade is not None:
         sql += " WHERE grade = ?"
         args.append(grade)
-    cur = db.execute(sql + " ORDER BY grade, class, code", args)
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return list(db.query(sql + " ORDER BY grade, class, code", args))
 
 
 def count(db: sqlite_utils.Database) -> int:

@@ -84,7 +84,7 @@ def seal_and_queue(station: Station, sitting_id: str, who: str | None = None) ->
     db = station.db
     sitting = sittings.get(db, sitting_id)
     if sitting["state"] != "closed":
-        raise UsageError(f"场次 {sitting_id} 还没有关闭：关闭后才能封存上传（station session close {sitting_id}）。\n"
+        raise UsageError(f"场次 {sitting_id} 还没有关闭：关闭后才能封存上传（station session close {sitting_id}）。",
                          f"Sitting {sitting_id} is still open: close it first, then it is sealed.")
     folder = bundle_dir(station, sitting_id)
     # One sealer at a time: the page that closes a sitting and the background pass that seals

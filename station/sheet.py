@@ -93,7 +93,7 @@ def sheet_data(station: Station, sitting_id: str) -> dict:
     if sitting["state"] != "closed":
         raise UsageError(
             f"场次 {sitting_id} 还在进行中，不能打印记录单：成绩和录音还可能变化，也还没有电子封签。"
-            f"请先关闭场次（station session close {sitting_id}），再打印。\n"
+            f"请先关闭场次（station session close {sitting_id}），再打印。",
             f"Sitting {sitting_id} is still open, so it has no seal code yet and its results may "
             f"still change. Close it first (station session close {sitting_id}), then print the sheet.")
     try:
@@ -101,7 +101,7 @@ def sheet_data(station: Station, sitting_id: str) -> dict:
             sealing.seal_and_queue(station, sitting_id)  # closed but never sealed (a crash at closing)
         manifest, _ = read_manifest(sealing.bundle_dir(station, sitting_id))
     except BundleError as e:
-        raise UsageError(f"{e.zh}\n{e.en}") from None
+        raise UsageError.of(e) from None
     students = (_pe_students if sitting["kind"] == "pe" else _singing_students)(station, sitting)
     kind = sittings.KINDS[sitting["kind"]]
     item = None
@@ -179,6 +179,6 @@ def write_html(data: dict, path: Path | str) -> Path:
     try:
         write_private_text(path, render_html(data))  # children's names and results
     except OSError as e:
-        raise UsageError(f"无法写入记录单文件 {path}（{e.strerror}）：请换一个文件夹或文件名。\n"
+        raise UsageError(f"无法写入记录单文件 {path}（{e.strerror}）：请换一个文件夹或文件名。",
                          f"Cannot write the sheet to {path} ({e.strerror}); choose another folder or name.") from None
     return path

@@ -27,6 +27,12 @@ class TakeRefused(TakeError):
     """A take that cannot start or finish, whatever refused it (the roster, the sitting,
     the song, the retake limit, the device, the disk): the CLI and the page catch one type."""
 
+    BAD_INPUT = ("not_in_roster", "bad_seconds", "unknown_song")
+
+    @property
+    def status(self) -> int:
+        return 400 if self.code in self.BAD_INPUT else 409
+
 
 @dataclass
 class TakePlan:

@@ -10,9 +10,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from qmbase.refusal import Refusal
 
-class TomlFileError(ValueError):
-    """A station.toml that cannot be read; the message says which and what to do (zh newline en)."""
+
+class TomlFileError(Refusal, ValueError):
+    """A station.toml that cannot be read; the message says which and what to do."""
+
+    code, status = "config", 400
 
 
 def read(path: Path) -> dict:
@@ -22,7 +26,7 @@ def read(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TomlFileError(f"{path}：文件格式错误（{exc}）。请改正它，或用 --reset 重新开始演练。\n"
+        raise TomlFileError(f"{path}：文件格式错误（{exc}）。请改正它，或用 --reset 重新开始演练。",
                          f"{path}: the file is not valid TOML ({exc}); correct it, or start the "
                          f"rehearsal afresh with --reset.") from None
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from qmbase.platform import fsync_dir, make_private_file, open_private
+from qmbase.refusal import Refusal
 
 from . import contract
 from .contract import FORMAT, LEGACY_FORMAT, MANIFEST, Crc32, canonical_bytes, seal_code
@@ -39,13 +40,10 @@ READ_BLOCK = 1024 * 1024
 PERSONAL_KEYS = frozenset({"name", "student_name", "name_zh", "name_en"})
 
 
-class BundleError(Exception):
+class BundleError(Refusal):
     """A bundle could not be written; ``zh``/``en`` are what a teacher reads."""
 
-    def __init__(self, zh: str, en: str):
-        super().__init__(f"{zh} / {en}")
-        self.zh = zh
-        self.en = en
+    code, exit_code = "bundle", 1
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from qmbase.collector_link import CollectorLink
+from qmbase.refusal import Refusal
 
 from .contract import CHECKSUMS, PATCH_CONTENT_TYPE, TUS_VERSION, Checksum, Crc32, encode_metadata
 
@@ -29,12 +30,15 @@ MAX_DISCARDS = 2             # whole-file mismatches before giving the attempt u
 MAX_CONFLICTS = 3            # 409s in a row without progress (the upload is busy): back off
 
 
-class TusError(Exception):
-    """A failed tus exchange. ``zh``/``en`` are for the teacher; ``status`` is the HTTP status or None."""
+class TusError(Refusal):
+    """A failed tus exchange. ``zh``/``en`` are for the teacher; ``status`` is the collector's
+    HTTP status or None, ``code`` its error code or None."""
+
+    exit_code = 1
 
     def __init__(self, zh: str, en: str, status: int | None = None, code: str | None = None):
-        super().__init__(f"{zh} / {en}")
-        self.zh, self.en, self.status, self.code = zh, en, status, code
+        super().__init__(zh, en)
+        self.status, self.code = status, code
 
 
 class NetworkError(TusError):

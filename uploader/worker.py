@@ -19,6 +19,7 @@ from typing import Callable
 import sqlite_utils
 
 from qmbase.collector_link import CollectorLink
+from qmbase.refusal import Refusal
 
 from . import contract, queue
 from .bundle import MANIFEST, BundleError
@@ -138,9 +139,15 @@ def _one_pass(db, client: TusClient, stop: threading.Event, on_progress, backoff
         queue.refresh_sitting(db, sitting["sitting"])
 
 
+def stored_text(error: Exception) -> str:
+    """How the queue keeps a failure: "中文 / English" on one line (the uploads page and
+    ``station upload status`` show it)."""
+    return f"{error.text_zh} / {error.text_en}" if isinstance(error, Refusal) else str(error)
+
+
 def _fail_sitting(db, sitting: dict, error: Exception, backoff: Backoff) -> None:
     """A sitting whose bundle cannot be prepared: every unfinished file waits, saying why."""
-    text = f"{error.zh} / {error.en}" if isinstance(error, BundleError) else str(error)
+    text = stored_text(error)
     for row in queue.files_of(db, sitting["sitting"]):
         if row["state"] != "done":
             attempts = (row["attempts"] or 0) + 1
@@ -215,10 +222,10 @@ def _send_file(db, client: TusClient, sitting: dict, row: dict, stop, on_progres
         # A refusal waits for a person (a new token, the district's word): no point in
         # knocking every few seconds, but it is still tried again, so it goes once fixed.
         wait = backoff.cap_s if isinstance(e, Refused) else backoff.delay(attempts)
-        queue.update_file(db, fid, state="failed", attempts=attempts, last_error=str(e),
+        queue.update_file(db, fid, state="failed", attempts=attempts, last_error=stored_text(e),
                           next_attempt_at=time.time() + wait)
         progress["state"] = "failed"
-        progress["error"] = str(e)
+        progress["error"] = stored_text(e)
         emit()
         return
     queue.update_file(db, fid, state="done", offset=row["size"], last_error=None,

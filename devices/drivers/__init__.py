@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+from qmbase.refusal import Refusal
+
 from .alge_timy import AlgeTimy, RunTime, RunTimer
 from .base import Counters, Driver, Reading, escape_raw
 from .kern import Kern
@@ -22,8 +24,8 @@ _REGISTRY: dict[str, type[Driver]] = {
 NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-class UnknownDriver(ValueError):
-    pass
+class UnknownDriver(Refusal, ValueError):
+    status = 400
 
 
 def driver_class(name: str) -> type[Driver]:
@@ -31,7 +33,7 @@ def driver_class(name: str) -> type[Driver]:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownDriver(
-            f"没有名为 {name!r} 的驱动，可用的驱动：{', '.join(NAMES)}。请检查配置或命令中的驱动名。/ "
+            f"没有名为 {name!r} 的驱动，可用的驱动：{', '.join(NAMES)}。请检查配置或命令中的驱动名。",
             f"There is no driver named {name!r}; the drivers are: {', '.join(NAMES)}. "
             f"Check the driver name in the config or command.") from None
 
@@ -43,7 +45,7 @@ def get(name: str, **options) -> Driver:
         return cls(**options)
     except TypeError as e:          # an option this driver does not have
         raise UnknownDriver(
-            f"驱动 {name} 不接受这些选项：{sorted(options)}，请检查配置。/ "
+            f"驱动 {name} 不接受这些选项：{sorted(options)}，请检查配置。",
             f"Driver {name} does not take the options {sorted(options)}; check the config.") from e
 
 

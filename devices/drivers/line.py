@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from qmbase.refusal import Refusal
+
 from .base import NEED_MORE, OK, SKIP, Driver, Reading, parse_decimal
 
 DEFAULT_PATTERN = (r"(?:(?P<code>[0-9A-Za-z-]+)\s*[,;]\s*)?"
@@ -23,8 +25,10 @@ DEFAULT_PATTERN = (r"(?:(?P<code>[0-9A-Za-z-]+)\s*[,;]\s*)?"
 DEFAULT_REPEAT = 3
 
 
-class PatternError(ValueError):
+class PatternError(Refusal, ValueError):
     """The configured pattern cannot read values."""
+
+    status = 400
 
 
 @dataclass
@@ -47,24 +51,24 @@ class Line(Driver):
         self._regex = _compile(self.pattern, "pattern")
         if "value" not in self._regex.groupindex:
             raise PatternError(
-                "line 驱动的正则表达式缺少命名组 value，请在配置中加上 (?P<value>…)。/ "
+                "line 驱动的正则表达式缺少命名组 value，请在配置中加上 (?P<value>…)。",
                 "The line driver's pattern has no named group `value`; add (?P<value>...) in the config.")
         if self.stable_when is not None:
             self._stable = _compile(self.stable_when, "stable_when")
         if "stable" in self._regex.groupindex and self._stable is None:
             raise PatternError(
                 "line 驱动的 pattern 有 stable 组，但没有 stable_when 说明哪种文字表示稳定，"
-                "请在配置中加上 stable_when（例如 \"ST\"）。/ "
+                "请在配置中加上 stable_when（例如 \"ST\"）。",
                 "The line driver's pattern has a `stable` group but no stable_when saying which "
                 "text means stable; add stable_when (e.g. \"ST\") in the config.")
         if self._stable is not None and "stable" not in self._regex.groupindex:
             raise PatternError(
-                "line 驱动设置了 stable_when，但 pattern 没有命名组 stable，请加上 (?P<stable>…)。/ "
+                "line 驱动设置了 stable_when，但 pattern 没有命名组 stable，请加上 (?P<stable>…)。",
                 "The line driver has stable_when but its pattern has no named group `stable`; "
                 "add (?P<stable>...).")
         if isinstance(self.repeat, bool) or not isinstance(self.repeat, int) or self.repeat < 1:
             raise PatternError(
-                f"line 驱动的 repeat 必须是不小于 1 的整数，而不是 {self.repeat!r}。/ "
+                f"line 驱动的 repeat 必须是不小于 1 的整数，而不是 {self.repeat!r}。",
                 f"The line driver's repeat is a whole number of at least 1, not {self.repeat!r}.")
 
     def scan(self, buf):
@@ -109,5 +113,5 @@ def _compile(text: str, key: str) -> re.Pattern:
         return re.compile(text)
     except (re.error, TypeError) as e:
         raise PatternError(
-            f"line 驱动的正则表达式 {key} 无效（{e}），请检查配置中的 {key}。/ "
+            f"line 驱动的正则表达式 {key} 无效（{e}），请检查配置中的 {key}。",
             f"The line driver's {key} is not a valid regex ({e}); fix `{key}` in the config.") from e

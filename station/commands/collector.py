@@ -26,15 +26,15 @@ def serve(args) -> int:
     from uploader.collector import cli
 
     if bool(args.tls_cert) != bool(args.tls_key):
-        raise UsageError("--tls-cert 和 --tls-key 需要一起给出。\n--tls-cert and --tls-key go together.")
+        raise UsageError("--tls-cert 和 --tls-key 需要一起给出。", "--tls-cert and --tls-key go together.")
     from uploader.collector.overview import local_zone
 
     try:
         local_zone(args.timezone)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     if args.silent_minutes <= 0:
-        raise UsageError("--silent-minutes 须大于 0。\n--silent-minutes must be more than 0.")
+        raise UsageError("--silent-minutes 须大于 0。", "--silent-minutes must be more than 0.")
     folder = data_dir(args.data)
     scheme = "https" if args.tls_cert else "http"
     print(f"区县汇集服务器已启动 / collector running: {scheme}://{args.host}:{args.port}/  "
@@ -55,7 +55,7 @@ def add_station(args) -> int:
     try:
         token = cli.add_station(args.station_id, data_dir(args.data), args.school, args.room)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     print(f"工作站 {args.station_id} 的上传令牌如下，请填入该工作站 station.toml 的 [upload] token"
           f"（再次运行会作废旧令牌）。\nThe upload token of station {args.station_id} follows: put it "
           f"in that station's station.toml under [upload] token (running this again voids it).")
@@ -80,7 +80,7 @@ def schools_import(args) -> int:
     try:
         added, updated = cli.import_schools(args.file, data_dir(args.data))
     except SchoolsError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     print(f"已导入学校名单：新增 {added} 所，更新 {updated} 所。\n"
           f"Schools imported: {added} added, {updated} updated.")
     return 0
@@ -90,14 +90,14 @@ def report(args) -> int:
     from uploader.collector import cli
 
     if bool(args.xlsx) == bool(args.csv):
-        raise UsageError("请给出 --xlsx FILE 或 --csv FILE 之一。\nGive one of --xlsx FILE or --csv FILE.")
+        raise UsageError("请给出 --xlsx FILE 或 --csv FILE 之一。", "Give one of --xlsx FILE or --csv FILE.")
     fmt, target = ("xlsx", args.xlsx) if args.xlsx else ("csv", args.csv)
     try:
         path = cli.report(args.form, fmt, target, data_dir(args.data), args.timezone)
     except ValueError as exc:          # an unknown time zone
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     except OSError as exc:
-        raise UsageError(f"无法写出 {target}：{exc.strerror}。请检查文件夹和文件是否被 Excel 打开。\n"
+        raise UsageError(f"无法写出 {target}：{exc.strerror}。请检查文件夹和文件是否被 Excel 打开。",
                          f"Cannot write {target}: {exc.strerror}. Check the folder, and that Excel "
                          f"does not hold the file open.") from None
     print(f"已写出 / written: {path}")
@@ -111,7 +111,7 @@ def import_stick(args) -> int:
 
     folder = Path(args.dir)
     if not folder.is_dir():
-        raise UsageError(f"找不到文件夹 {folder}：请检查 U 盘是否已插好、路径是否正确。\n"
+        raise UsageError(f"找不到文件夹 {folder}：请检查 U 盘是否已插好、路径是否正确。",
                          f"No folder {folder}: check the stick is plugged in and the path is right.")
     outcomes = cli.import_stick(folder, data_dir(args.data), args.storage, args.s3_endpoint_url)
     if args.json:

@@ -33,7 +33,7 @@ def init(args) -> int:
     station = Station.open(args.data_dir)
     path = station.data_dir / config_mod.FILE_NAME
     if path.exists() and not args.force:
-        raise UsageError(f"{path} 已存在，未做改动。如要重新生成，请加 --force（原文件会被覆盖）。\n"
+        raise UsageError(f"{path} 已存在，未做改动。如要重新生成，请加 --force（原文件会被覆盖）。",
                          f"{path} exists and was left alone; add --force to overwrite it.")
     write_private_text(path, config_mod.template())
     print(f"已写入 / written: {path}")

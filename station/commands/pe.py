@@ -51,7 +51,7 @@ def _device_entry(args) -> dict:
         found = [d for d in configured if d.get("name") == args.device]
         if not found:
             names = ", ".join(d.get("name") or d["port"] for d in configured) or "无 / none"
-            raise UsageError(f"station.toml 中没有名为 {args.device} 的 [[pe.devices]]（有：{names}）。\n"
+            raise UsageError(f"station.toml 中没有名为 {args.device} 的 [[pe.devices]]（有：{names}）。",
                              f"station.toml has no [[pe.devices]] named {args.device} (there are: {names}).")
         entry = dict(found[0])
     for key in ("driver", "port", *SERIAL_KEYS, *DRIVER_KEYS, "pairing"):
@@ -60,7 +60,7 @@ def _device_entry(args) -> dict:
             entry[key] = value
     for key in ("driver", "port"):
         if not entry.get(key):
-            raise UsageError(f"请用 --{key} 指定{'驱动' if key == 'driver' else '串口'}，或用 --device 选 station.toml 中的设备。\n"
+            raise UsageError(f"请用 --{key} 指定{'驱动' if key == 'driver' else '串口'}，或用 --device 选 station.toml 中的设备。",
                              f"Give --{key}, or --device to use a device of station.toml.")
     if isinstance(entry.get("stopbits"), float) and entry["stopbits"].is_integer():
         entry["stopbits"] = int(entry["stopbits"])
@@ -78,7 +78,7 @@ def _device(args):
         device = Device.from_config({"name": entry["port"], **entry})
         registry.get(device.driver, **device.options)
     except (SettingsError, registry.UnknownDriver, registry.PatternError) as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     return device
 
 
@@ -91,7 +91,7 @@ def listen(args) -> int:
                               lambda r: _print_reading(r, device.port, args.json),
                               settings=device.settings, driver_options=device.options)
     except ports.PortError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     if not args.json:
         print(f"帧计数 / frame counts: {driver.counters.as_dict()}", file=sys.stderr)
     return 0
@@ -108,7 +108,7 @@ def sniff(args) -> int:
         settings = ports.PortSettings.from_config(entry)
         port = ports.open_port(args.port, registry.driver_class("line"), settings)
     except (ports.SettingsError, ports.PortError) as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     chunks: list[tuple[float, bytes]] = []
     start = time.monotonic()
     if not args.json:
@@ -164,9 +164,9 @@ def replay(args) -> int:
         head = rawlog.header(args.file)
         readings = rawlog.replay(args.file, args.driver)
     except FileNotFoundError:
-        raise UsageError(f"找不到文件 {args.file}，请检查路径。\n{args.file}: no such file; check the path.") from None
+        raise UsageError(f"找不到文件 {args.file}，请检查路径。", f"{args.file}: no such file; check the path.") from None
     except (rawlog.RawLogError, registry.UnknownDriver) as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     for reading in readings:
         _print_reading(reading, head.get("port", ""), args.json)
     return 0
@@ -185,19 +185,19 @@ def export(args) -> int:
     station = Station.open(args.data_dir)
     sitting = sittings.get(station.db, args.session)
     if sitting["kind"] != "pe":
-        raise UsageError(f"场次 {args.session} 不是体育场次，没有体育成绩可导出。\n"
+        raise UsageError(f"场次 {args.session} 不是体育场次，没有体育成绩可导出。",
                          f"Sitting {args.session} is not a PE sitting; it has no PE results.")
     from pe_station import rules
 
     try:
         items = rules.load(station.config["pe.items_file"] or None)
     except rules.RulesError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     document = exporter.results(station.db, args.session, _lookup(station), items=items)
     if args.csv:
         path = Path(args.csv)
         if not path.parent.exists():
-            raise UsageError(f"文件夹 {path.parent} 不存在，请换一个保存位置。\n"
+            raise UsageError(f"文件夹 {path.parent} 不存在，请换一个保存位置。",
                              f"The folder {path.parent} does not exist; choose another place.")
         exporter.write_csv(document, path)
     if args.json:

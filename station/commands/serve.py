@@ -35,7 +35,7 @@ def _check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             raise UsageError(
                 f"端口 {port} 已被占用或地址 {host} 不可用（{exc.strerror}）。可能工作站已经在运行："
-                f"请打开 http://{host}:{port}/ ，或用 --port 换一个端口。\n"
+                f"请打开 http://{host}:{port}/ ，或用 --port 换一个端口。",
                 f"Port {port} on {host} cannot be used ({exc.strerror}); the station may already be "
                 f"running. Open http://{host}:{port}/ or choose another --port.") from None
 
@@ -45,7 +45,7 @@ def _address(args, station_config) -> tuple[str, int]:
     port = args.port or station_config["web.port"]
     if not _is_loopback(host) and not station_config["web.pin"]:
         raise UsageError(
-            f"网页界面要对其他计算机开放（{host}），必须先在 station.toml 中设置监测员口令 [web] pin。\n"
+            f"网页界面要对其他计算机开放（{host}），必须先在 station.toml 中设置监测员口令 [web] pin。",
             f"The pages would be reachable from other computers ({host}): set a proctor PIN "
             f"([web] pin in station.toml) first.")
     from station.web import pin
@@ -57,7 +57,7 @@ def _address(args, station_config) -> tuple[str, int]:
 
 def serve(args) -> int:
     if getattr(args, "reset", False) and not getattr(args, "simulate", False):
-        raise UsageError("--reset 只能与 --simulate 一起使用（它清空演练数据，不会动正式数据）。\n"
+        raise UsageError("--reset 只能与 --simulate 一起使用（它清空演练数据，不会动正式数据）。",
                          "--reset goes with --simulate only (it clears rehearsal data, never real data).")
     if getattr(args, "simulate", False):
         return _serve_rehearsal(args)
@@ -105,7 +105,7 @@ def _serve_rehearsal(args) -> int:
     try:
         rig = Rig.start(args.data_dir, reset=args.reset)
     except RehearsalError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     try:
         link = _login_link(rig.station, host, port)
         rig.announce(link)

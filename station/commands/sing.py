@@ -101,7 +101,7 @@ def record(args) -> int:
     try:
         plan = plan_take(station, args.student, args.song, args.seconds)
     except TakeRefused as exc:
-        raise UsageError(f"{exc.zh}\n{exc.en}") from None
+        raise UsageError.of(exc) from None
     stop = threading.Event()
     # Ctrl-C is the proctor's stop: the take ends and is kept, not torn off mid-file.
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -113,10 +113,8 @@ def record(args) -> int:
     try:
         outcome = record_plan(station, plan, stop=stop,
                               progress=_terminal_meter(plan) if sys.stderr.isatty() else None)
-    except TakeRefused as exc:
-        print(f"{exc.zh}\n{exc.en}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
+    finally:    # a refused take ends in run_guarded: its words on stderr, exit 1
+
         signal.signal(signal.SIGINT, previous)
         if sys.stderr.isatty():
             print(file=sys.stderr)

@@ -9,10 +9,10 @@ def _collector(station: Station):
     from station.rehearsal import guard
 
     if (why := guard.refused(station.config)) is not None:
-        raise UsageError("\n".join(why))
+        raise UsageError(*why)
     link = station.collector_link()
     if (why := link.refusal()) is not None:
-        raise UsageError("\n".join(why))
+        raise UsageError(*why)
     return link
 
 
@@ -77,13 +77,13 @@ def export(args) -> int:
     try:
         stick.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"无法在 {stick} 建立文件夹：{exc.strerror}。请检查 U 盘是否插好、是否写保护。\n"
+        raise UsageError(f"无法在 {stick} 建立文件夹：{exc.strerror}。请检查 U 盘是否插好、是否写保护。",
                          f"Cannot make the folder {stick}: {exc.strerror}. Check the stick is plugged in "
                          f"and not write-protected.") from None
     token = station.config["upload.token"]
     if not token:
         raise UsageError("没有上传令牌：请向区县信息中心索取本机的令牌（station collector add-station），"
-                         "填入 [upload] token。\nNo upload token: ask the district for this station's token "
+                         "填入 [upload] token。", "No upload token: ask the district for this station's token "
                          "and set [upload] token.")
     results = export_mod.export(station.db, stick, token, args.sittings or None)
     kinds = {s["id"]: s["kind"] + (f"/{s['item']}" if s["item"] else "")

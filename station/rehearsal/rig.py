@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from qmbase.platform import make_private_dir
+from qmbase.refusal import Refusal
 from station import config as config_mod
 from station.context import Station, resolve_data_dir
 from station import tomlfile
@@ -35,8 +36,8 @@ HEADER = ("# 演练工作站配置：每次 station serve --simulate 启动时�
           "# Rehearsal station: station serve --simulate rewrites station_id, [upload] and [[pe.devices]] at each start.\n\n")
 
 
-class RehearsalError(RuntimeError):
-    """The rehearsal could not start; the message says why and what to do (zh newline en)."""
+class RehearsalError(Refusal, RuntimeError):
+    """The rehearsal could not start; the message says why and what to do."""
 
 
 def say(zh: str, en: str) -> None:
@@ -103,7 +104,7 @@ class Rig:
             rig._start()
         except tomlfile.TomlFileError as exc:          # the rehearsal's station.toml is broken
             rig.stop()
-            raise RehearsalError(str(exc)) from None
+            raise RehearsalError.of(exc) from None
         except BaseException:
             rig.stop()
             raise
@@ -158,7 +159,7 @@ class Rig:
             except httpx.TransportError:
                 if self.collector.poll() is not None or time.monotonic() > deadline:
                     raise RehearsalError(
-                        f"演练用的汇集服务器没有启动，请查看 {self.dir / 'collector.log'}。\n"
+                        f"演练用的汇集服务器没有启动，请查看 {self.dir / 'collector.log'}。",
                         f"The rehearsal collector did not start; see {self.dir / 'collector.log'}.") from None
                 time.sleep(0.2)
         from uploader.collector import cli
@@ -188,7 +189,7 @@ class Rig:
         demo_roster.write_csv(csv)
         result = roster.import_file(self.station.db, csv, "rehearsal", grades=(4, 8))
         if result.errors:
-            raise RehearsalError("演示名册导入失败。\nThe demo roster could not be imported: "
+            raise RehearsalError("演示名册导入失败。", "The demo roster could not be imported: "
                                  + "; ".join(map(str, result.errors[:3])))
 
     def song(self) -> dict | None:

@@ -13,7 +13,7 @@ from station.services.devicescan import DeviceScan
 from station.services.district import District
 from station.services.warmup import warm_up_in_background
 from station.web import login, pe, pin, status
-from station.web.api import ProctorRequired, proctor_required
+from station.web import api
 from station.web.guard import Guard, allowed_hosts
 from station.web.session import Sessions, install_token
 from station.web import incidents as incidents_web
@@ -60,7 +60,7 @@ def create_app(station: Station, rehearsal: bool = False, background: bool = Tru
     app.state.sessions = Sessions(install_token(station.data_dir))
     hosts = allowed_hosts(host or station.config["web.host"], [str(h) for h in station.config["web.allowed_hosts"]])
     app.add_middleware(Guard, sessions=app.state.sessions, hosts=hosts)
-    app.add_exception_handler(ProctorRequired, proctor_required)
+    api.install(app)
     app.include_router(login.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(status.router)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import secrets
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from station.web.api import json_body, refuse
+from station.web.api import Refused, json_body
 from station.web.pin import Throttle
 from station.web.session import Sessions, clean_proctor, cookie_name, same_secret
 
@@ -94,13 +94,10 @@ async def login(request: Request):
 
 
 @router.post("/api/proctor")
-async def sign_in_proctor(request: Request):
-    body = await json_body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def sign_in_proctor(request: Request, body: dict = Depends(json_body)):
     name = clean_proctor(body.get("name"))
     if name is None:
-        return refuse("请填写您的姓名（1 到 40 个字，不含特殊符号）。",
+        raise Refused("请填写您的姓名（1 到 40 个字，不含特殊符号）。",
                       "Enter your name (1 to 40 characters, no special symbols).", 400)
     response = JSONResponse({"proctor": name})
     session = request.scope.get("qm.session") or {}

@@ -25,7 +25,7 @@ def check_setting(pin: str) -> None:
     if pin and len(pin) < MIN_LENGTH:
         raise UsageError(
             f"监测员口令 [web] pin 太短（{len(pin)} 个字符），至少需要 {MIN_LENGTH} 个字符。"
-            f"请在 station.toml 中改为更长的口令后再启动。\n"
+            f"请在 station.toml 中改为更长的口令后再启动。",
             f"The proctor PIN ([web] pin) is too short ({len(pin)} characters); it needs at least "
             f"{MIN_LENGTH}. Set a longer one in station.toml and start again.")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
+from qmbase.refusal import Refusal
+
 ERRORS: dict[str, tuple[str, str]] = {
     "token_missing": ("请求缺少令牌。请在站点配置 [upload] token 中填写 add-station 给出的令牌。",
                       "The request carries no token. Put the token from add-station in the station's [upload] token."),
@@ -89,20 +91,21 @@ def message(code: str, **fields) -> tuple[str, str]:
     return zh.format(**fields), en.format(**fields)
 
 
-class CollectorError(Exception):
-    """An answer to the client that is an error: status, code from the catalog, extra headers."""
+class CollectorError(Refusal):
+    """An answer to the client that is an error: status, code from the catalog, extra headers.
+
+    The collector's JSON keeps its own shape (``message``, ``message_zh``, ``message_en``),
+    which stations and foreign tus clients read."""
 
     def __init__(self, status: int, code: str, headers: dict[str, str] | None = None,
                  extra: dict | None = None, **fields):
-        super().__init__(code)
-        self.status, self.code = status, code
+        super().__init__(*message(code, **fields), code=code, status=status)
         self.headers = headers or {}
         self.extra = extra or {}
         self.fields = fields
 
     def body_fields(self) -> dict[str, str]:
-        zh, en = message(self.code, **self.fields)
-        return {"message": f"{zh} / {en}", "message_zh": zh, "message_en": en}
+        return {"message": f"{self.zh} / {self.en}", "message_zh": self.zh, "message_en": self.en}
 
     def response(self) -> JSONResponse:
         body = {"error": self.code, **self.body_fields(), **self.extra}

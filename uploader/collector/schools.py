@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlite_utils
 
 from qmbase.db import transaction, upsert_row
+from qmbase.refusal import Refusal
 from qmbase.tables import TableError, read_rows
 
 from .store import now_iso
@@ -31,8 +32,8 @@ REQUIRED = ("code", "name", "stations")
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class SchoolsError(ValueError):
-    """The file cannot be imported; the message says where and what to do (zh, newline, en)."""
+class SchoolsError(Refusal, ValueError):
+    """The file cannot be imported; the message says where and what to do."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _columns(header: list[str], path: Path) -> dict[str, int]:
     missing = [k for k in REQUIRED if k not in found]
     if missing:
         zh = "、".join(FIELD_ZH[k] for k in missing)
-        raise SchoolsError(f"{path}: 第 1 行（表头）缺少列：{zh}。表头应为 学校代码、学校名称、工作站数、联系人、电话。\n"
+        raise SchoolsError(f"{path}: 第 1 行（表头）缺少列：{zh}。表头应为 学校代码、学校名称、工作站数、联系人、电话。",
                            f"{path}: row 1 (the header) lacks the column(s) {', '.join(missing)}; "
                            f"use 学校代码/code, 学校名称/name, 工作站数/stations, 联系人/contact, 电话/phone.")
     return found
@@ -68,9 +69,9 @@ def parse(path: Path | str) -> list[School]:
     try:
         rows = read_rows(path)
     except TableError as exc:
-        raise SchoolsError(str(exc)) from None
+        raise SchoolsError.of(exc) from None
     if not rows:
-        raise SchoolsError(f"{path}: 文件是空的。\n{path}: the file is empty.")
+        raise SchoolsError(f"{path}: 文件是空的。", f"{path}: the file is empty.")
     cols = _columns(rows[0], path)
     schools: dict[str, School] = {}
     problems: list[str] = []
@@ -96,8 +97,10 @@ def parse(path: Path | str) -> list[School]:
         if CODE.match(code) and name and count.isdigit() and code not in schools:
             schools[code] = School(code, name, int(count), get("contact"), get("phone"))
     if problems:
-        raise SchoolsError("未导入任何学校，请改正以下各行后重新导入：\nNothing was imported; correct these rows "
-                           "and import again:\n" + "\n".join(problems))
+        # Each row's problem is bilingual already: listed once, after both headings.
+        raise SchoolsError("未导入任何学校，请改正以下各行后重新导入：",
+                           "Nothing was imported; correct these rows and import again:\n"
+                           + "\n".join(problems))
     return list(schools.values())
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import sqlite_utils
 
 from qmbase.db import transaction, update_row
+from qmbase.refusal import Refusal
 
 from .. import contract
 from ..bundle import digest_stream
@@ -51,9 +52,9 @@ class Outcome:
         return dict(self.__dict__)
 
 
-class Refused(Exception):
+class Refused(Refusal):
     def __init__(self, path: str, code: str, zh: str, en: str):
-        super().__init__(f"{path}: {zh} / {en}")
+        super().__init__(f"{path}: {zh}", f"{path}: {en}", code=code)
         self.problem = {"path": path, "code": code, "zh": zh, "en": en}
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import threading
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request
 
 from station import incidents, sittings
 from station.errors import UsageError
 from station.sittings import SittingError
-from station.web.api import json_body, refuse, who
+from station.web.api import json_body, who
 from station.web.templating import render
 from uploader.collector.incidents import CATEGORIES
 
@@ -36,10 +35,7 @@ def _send_in_background(station) -> None:
 
 
 @router.post("/api/incidents")
-async def file_incident(request: Request):
-    body = await json_body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def file_incident(request: Request, body: dict = Depends(json_body)):
     station = request.app.state.station
 
     def text(key: str) -> str:
@@ -50,9 +46,8 @@ async def file_incident(request: Request):
         doc = incidents.add(station, text("category"), text("text"), text("sitting") or None,
                             incidents.parse_students(text("students")), text("action"),
                             who(request))
-    except (UsageError, SittingError) as exc:
-        zh, _, en = str(exc).partition("\n")
-        return refuse(zh, en or zh, 400)
+    except SittingError as exc:      # the sitting named in the form: bad input here
+        raise UsageError.of(exc) from None
     _send_in_background(station)
     return doc
 

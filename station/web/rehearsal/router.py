@@ -7,11 +7,10 @@ the pages' usual bilingual ``{"error", "zh", "en"}``.
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
-from station.web.api import json_body, refuse
+from station.web.api import Refused, optional_json_body
 
 router = APIRouter()
 
@@ -33,31 +32,29 @@ def upload_refused(request: Request) -> dict | None:
 def describe(request: Request):
     rig = _rig(request)
     if rig is None:
-        return refuse(*NO_RIG, 404, "not_rehearsal")
+        raise Refused(*NO_RIG, 404, "not_rehearsal")
     return {**rig.describe(), "upload_refused": upload_refused(request)}
 
 
 @router.post("/api/rehearsal/devices/{name}/{action}")
-async def device_action(name: str, action: str, request: Request):
+async def device_action(name: str, action: str, request: Request,
+                        body: dict = Depends(optional_json_body)):
     from station.rehearsal.devices import Unplugged
 
     rig = _rig(request)
     if rig is None:
-        return refuse(*NO_RIG, 404, "not_rehearsal")
+        raise Refused(*NO_RIG, 404, "not_rehearsal")
     device = rig.device(name)
     if device is None:
         names = "、".join(d.name for d in rig.devices) or "—"
-        return refuse(f"没有名为“{name}”的模拟设备（有：{names}）。",
+        raise Refused(f"没有名为“{name}”的模拟设备（有：{names}）。",
                       f"There is no simulated device \"{name}\" (there are: {names}).", 404, "no_device")
     if action not in ("measure", "unplug", "plug"):
-        return refuse(f"没有“{action}”这个操作（可用：measure、unplug、plug）。",
+        raise Refused(f"没有“{action}”这个操作（可用：measure、unplug、plug）。",
                       f"There is no action \"{action}\" (measure, unplug or plug).", 404)
-    body = await json_body(request, optional=True)
-    if isinstance(body, JSONResponse):
-        return body
     code = str(body.get("code") or "").strip() or None
     if code is not None and not code.isdigit():
-        return refuse(f"编号“{code}”只能由数字组成。", f"The code \"{code}\" must be digits only.", 400)
+        raise Refused(f"编号“{code}”只能由数字组成。", f"The code \"{code}\" must be digits only.", 400)
     reading = None
     try:
         if action == "measure":
@@ -67,27 +64,24 @@ async def device_action(name: str, action: str, request: Request):
         else:
             await run_in_threadpool(device.plug)
     except Unplugged:
-        return refuse(f"设备 {name} 已拔出，无法测量：请先点“插回”。",
+        raise Refused(f"设备 {name} 已拔出，无法测量：请先点“插回”。",
                       f"Device {name} is unplugged and cannot measure: press Plug back in first.", 409, "unplugged")
     return {"device": device.describe(), "reading": reading}
 
 
 @router.post("/api/rehearsal/sing")
-async def sing(request: Request):
+async def sing(request: Request, body: dict = Depends(optional_json_body)):
     from station.rehearsal import singer
 
     rig = _rig(request)
     if rig is None:
-        return refuse(*NO_RIG, 404, "not_rehearsal")
-    body = await json_body(request, optional=True)
-    if isinstance(body, JSONResponse):
-        return body
+        raise Refused(*NO_RIG, 404, "not_rehearsal")
     kind = str(body.get("kind") or "melody")
     if kind not in singer.KINDS:
-        return refuse(f"没有“{kind}”这种示范（可用：melody、silence）。",
+        raise Refused(f"没有“{kind}”这种示范（可用：melody、silence）。",
                       f"There is no demo \"{kind}\" (melody or silence).", 400)
     if not rig.headset:
-        return refuse("没有虚拟耳机：请学生对着本机的麦克风演唱。",
+        raise Refused("没有虚拟耳机：请学生对着本机的麦克风演唱。",
                       "There is no virtual headset: let a student sing into this computer's microphone.",
                       409, "no_headset")
     played = await run_in_threadpool(singer.play, rig.dir, kind)

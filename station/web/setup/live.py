@@ -33,7 +33,8 @@ class Watch:
         self.polled = time.monotonic()
         zh, en = ports.STATUS_TEXT.get(self.reader.status, ("正在打开串口……", "Opening the port…"))
         if self.reader.status == ports.DISCONNECTED and self.reader.last_error:
-            zh, _, en = self.reader.last_error.partition(" / ")
+            problem = self.reader.last_problem
+            zh, en = (problem.text_zh, problem.text_en) if problem else (self.reader.last_error, "")
         return {"port": self.port, "driver": self.driver, "status": self.reader.status,
                 "zh": zh, "en": en or zh, "readings": list(self.readings)}
 

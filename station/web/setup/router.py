@@ -16,13 +16,12 @@ import re
 import tempfile
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from station import config as config_mod
-from station import roster, tomlfile
-from station.web.api import json_body, refuse, who
+from station import roster
+from station.web.api import Refused, json_body, optional_json_body, who
 from station.web.setup.live import Watches
 from station.web.templating import render
 from uploader.contract import safe_station_id
@@ -39,12 +38,6 @@ def _watches(request: Request) -> Watches:
     if watches is None:
         watches = request.app.state.setup_watches = Watches()
     return watches
-
-
-def _two(text: str) -> tuple[str, str]:
-    """A message written "zh\\nen" (ConfigError, RosterError) as its two languages."""
-    zh, _, en = str(text).partition("\n")
-    return zh, en or zh
 
 
 def _options(request: Request) -> dict:
@@ -83,49 +76,48 @@ def _text(body: dict, key: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _device(n: int, raw) -> dict | JSONResponse:
+def _device(n: int, raw) -> dict:
     """One PE device row of the page as its [[pe.devices]] table, or why not."""
     from devices import drivers
     from devices.ports import PortSettings
     from pe_station.items import ITEMS
 
     if not isinstance(raw, dict):
-        return refuse(f"第 {n} 台体育设备的内容有误，请刷新页面后重试。",
+        raise Refused(f"第 {n} 台体育设备的内容有误，请刷新页面后重试。",
                       f"PE device {n} is malformed; reload the page and try again.", 400)
     table = {k: _text(raw, k) for k in ("name", "port", "driver", "item")}
     for key, zh in (("port", "串口"), ("driver", "驱动")):
         if not table[key]:
-            return refuse(f"第 {n} 台体育设备没有选择{zh}，请选择后再保存，或删去这一台。",
+            raise Refused(f"第 {n} 台体育设备没有选择{zh}，请选择后再保存，或删去这一台。",
                           f"PE device {n} has no {key}: choose one, or remove the device.", 400)
     if table["driver"] not in drivers.NAMES:
-        return refuse(f"第 {n} 台体育设备的驱动“{table['driver']}”不存在（可选：{'、'.join(drivers.NAMES)}）。",
+        raise Refused(f"第 {n} 台体育设备的驱动“{table['driver']}”不存在（可选：{'、'.join(drivers.NAMES)}）。",
                       f"PE device {n}: there is no driver \"{table['driver']}\" ({', '.join(drivers.NAMES)}).", 400)
     if table["item"] and table["item"] not in ITEMS:
-        return refuse(f"第 {n} 台体育设备的项目“{table['item']}”不存在。",
+        raise Refused(f"第 {n} 台体育设备的项目“{table['item']}”不存在。",
                       f"PE device {n}: there is no item \"{table['item']}\".", 400)
     table["name"] = table["name"] or f"{table['driver']}-{n}"
     if raw.get("baud") not in (None, ""):
         if not str(raw["baud"]).strip().isdigit():
-            return refuse(f"第 {n} 台体育设备的波特率“{raw['baud']}”不是整数（如 9600）。",
+            raise Refused(f"第 {n} 台体育设备的波特率“{raw['baud']}”不是整数（如 9600）。",
                           f"PE device {n}: the baud rate \"{raw['baud']}\" is not a whole number (e.g. 9600).", 400)
         table["baud"] = int(str(raw["baud"]).strip())
     try:
         PortSettings.from_config(table)
-    except ValueError as exc:
-        zh, _, en = str(exc).partition(" / ")
-        return refuse(zh, en or zh, 400)
+    except ValueError as exc:      # SettingsError says it in both languages
+        raise Refused.of(exc, status=400) from None
     return {k: v for k, v in table.items() if v != ""}
 
 
-def _changes(body: dict) -> dict | JSONResponse:
+def _changes(body: dict) -> dict:
     station_id = _text(body, "station_id")
     if not safe_station_id(station_id):
-        return refuse(f"工作站编号“{station_id}”不可用：请用字母、数字和 _ . -（如 S01 或 4401-01），最长 64 个字符。",
+        raise Refused(f"工作站编号“{station_id}”不可用：请用字母、数字和 _ . -（如 S01 或 4401-01），最长 64 个字符。",
                       f"The station id \"{station_id}\" cannot be used: letters, digits and _ . - "
                       f"(e.g. S01 or 4401-01), at most 64 characters.", 400, "station_id")
     url = _text(body, "collector_url").rstrip("/")
     if url and not re.match(r"^https?://[^\s/]+", url):
-        return refuse(f"汇集服务器地址“{url}”应以 http:// 或 https:// 开头（如 https://collector.example:8443）。",
+        raise Refused(f"汇集服务器地址“{url}”应以 http:// 或 https:// 开头（如 https://collector.example:8443）。",
                       f"The collector address \"{url}\" should start with http:// or https:// "
                       f"(e.g. https://collector.example:8443).", 400, "collector_url")
     changes: dict = {"station_id": station_id, "school": _text(body, "school"), "room": _text(body, "room"),
@@ -136,36 +128,26 @@ def _changes(body: dict) -> dict | JSONResponse:
         changes["upload"]["token"] = token
     devices = body.get("devices", [])
     if not isinstance(devices, list):
-        return refuse("体育设备列表有误，请刷新页面后重试。", "The PE device list is malformed; reload and try again.", 400)
+        raise Refused("体育设备列表有误，请刷新页面后重试。", "The PE device list is malformed; reload and try again.", 400)
     tables = []
     for n, raw in enumerate(devices, 1):
-        table = _device(n, raw)
-        if isinstance(table, JSONResponse):
-            return table
-        tables.append(table)
+        tables.append(_device(n, raw))
     names = [t["name"] for t in tables]
     ports_ = [t["port"] for t in tables]
     for values, zh, en in ((names, "名称", "name"), (ports_, "串口", "port")):
         repeated = sorted({v for v in values if values.count(v) > 1})
         if repeated:
-            return refuse(f"两台体育设备用了同一个{zh}：{'、'.join(repeated)}。每台设备的{zh}必须不同。",
+            raise Refused(f"两台体育设备用了同一个{zh}：{'、'.join(repeated)}。每台设备的{zh}必须不同。",
                           f"Two PE devices have the same {en}: {', '.join(repeated)}; each needs its own.", 400)
     changes["pe"] = {"devices": tables}
     return changes
 
 
 @router.post("/api/setup/save")
-async def save(request: Request):
-    body = await json_body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def save(request: Request, body: dict = Depends(json_body)):
     changes = _changes(body)
-    if isinstance(changes, JSONResponse):
-        return changes
     _watches(request).stop_all()            # the saved devices' ports are the sittings' now
     cfg = await _apply(request, body, changes)
-    if isinstance(cfg, JSONResponse):
-        return cfg
     return {"saved": True, "station_id": cfg["station_id"], "set_up": config_mod.is_set_up(cfg),
             "devices": len(cfg["pe.devices"])}
 
@@ -179,10 +161,7 @@ async def _apply(request: Request, body: dict, changes: dict):
     state = request.app.state
     station = state.station
     old_upload = (station.config["upload.collector_url"], station.config["upload.token"])
-    try:
-        cfg = await run_in_threadpool(config_mod.update_file, station.data_dir, changes)
-    except (config_mod.ConfigError, tomlfile.TomlFileError) as exc:
-        return refuse(*_two(exc), 400, "config")
+    cfg = await run_in_threadpool(config_mod.update_file, station.data_dir, changes)
     station.config = cfg
     if getattr(state, "rehearsal", False):
         cfg.values["rehearsal"] = True
@@ -197,24 +176,21 @@ async def _apply(request: Request, body: dict, changes: dict):
 # --- the collector ------------------------------------------------------------------------
 
 @router.post("/api/setup/collector")
-async def check_collector(request: Request):
+async def check_collector(request: Request, body: dict = Depends(json_body)):
     """Reach the collector and prove the token is this station's: a heartbeat it accepts."""
-    body = await json_body(request)
-    if isinstance(body, JSONResponse):
-        return body
     url, station_id = _text(body, "collector_url").rstrip("/"), _text(body, "station_id")
     token = _text(body, "token") or request.app.state.station.config["upload.token"]
     if not url or not token or not safe_station_id(station_id):
-        return refuse("请先填写工作站编号、汇集服务器地址和令牌。",
+        raise Refused("请先填写工作站编号、汇集服务器地址和令牌。",
                       "Fill in the station id, the collector address and the token first.", 400)
     from station.rehearsal import guard
 
     if getattr(request.app.state, "rehearsal", False) and guard.refusal(url):
-        return refuse(*guard.refusal(url), 409, "rehearsal")
+        raise Refused(*guard.refusal(url), 409, "rehearsal")
     return await run_in_threadpool(_try_collector, request.app.state.station, url, token, station_id)
 
 
-def _try_collector(station, url: str, token: str, station_id: str) -> dict | JSONResponse:
+def _try_collector(station, url: str, token: str, station_id: str) -> dict:
     import httpx
 
     from station.services.district import heartbeat
@@ -226,15 +202,15 @@ def _try_collector(station, url: str, token: str, station_id: str) -> dict | JSO
             answer = client.post(f"{url}/api/stations/{station_id}/heartbeat", json=heartbeat(station),
                                  headers={"Authorization": f"Bearer {token}"})
     except (httpx.HTTPError, ValueError) as exc:
-        return refuse(f"连不上汇集服务器 {url}（{type(exc).__name__}）：请核对地址，确认本机网络能访问它。",
+        raise Refused(f"连不上汇集服务器 {url}（{type(exc).__name__}）：请核对地址，确认本机网络能访问它。",
                       f"Cannot reach the collector at {url} ({exc}): check the address and this "
                       f"computer's network.", 409, "unreachable")
     if answer.status_code in (401, 403):
-        return refuse(f"汇集服务器拒绝了这个令牌：它不是工作站 {station_id} 的令牌。请向区县信息中心核对编号和令牌。",
+        raise Refused(f"汇集服务器拒绝了这个令牌：它不是工作站 {station_id} 的令牌。请向区县信息中心核对编号和令牌。",
                       f"The collector refused the token: it is not station {station_id}'s. Check the "
                       f"station id and the token with the district.", 409, "token")
     if answer.status_code >= 400:
-        return refuse(f"汇集服务器答复 {answer.status_code}，请稍后再试或联系区县信息中心。",
+        raise Refused(f"汇集服务器答复 {answer.status_code}，请稍后再试或联系区县信息中心。",
                       f"The collector answered {answer.status_code}; try again later or call the district.",
                       409, "collector")
     return {"ok": True, "zh": f"已连接汇集服务器，令牌属于工作站 {station_id}。",
@@ -242,35 +218,28 @@ def _try_collector(station, url: str, token: str, station_id: str) -> dict | JSO
 
 
 @router.post("/api/setup/pair")
-async def pair(request: Request):
+async def pair(request: Request, body: dict = Depends(json_body)):
     """A one-time pairing code from the district's dashboard: the collector answers with this
     station's id, school, room and token, which are saved at once (the code works only once)."""
-    body = await json_body(request)
-    if isinstance(body, JSONResponse):
-        return body
     url, code = _text(body, "collector_url").rstrip("/"), _text(body, "code")
     if not re.match(r"^https?://[^\s/]+", url) or not code:
-        return refuse("请先填写汇集服务器地址和区县看板上显示的配对码。",
+        raise Refused("请先填写汇集服务器地址和区县看板上显示的配对码。",
                       "Fill in the collector address and the pairing code the district dashboard shows.", 400)
     from station.rehearsal import guard
 
     if getattr(request.app.state, "rehearsal", False) and guard.refusal(url):
-        return refuse(*guard.refusal(url), 409, "rehearsal")
+        raise Refused(*guard.refusal(url), 409, "rehearsal")
     got = await run_in_threadpool(_redeem, request.app.state.station, url, code)
-    if isinstance(got, JSONResponse):
-        return got
     changes = {"station_id": got["station_id"], "upload": {"collector_url": url, "token": got["token"]}}
     changes.update({k: got[k] for k in ("school", "room") if got.get(k)})
     cfg = await _apply(request, body, changes)
-    if isinstance(cfg, JSONResponse):
-        return cfg
     return {"paired": True, "station_id": cfg["station_id"], "school": cfg["school"], "room": cfg["room"],
             "collector_url": url,
             "zh": f"配对成功：本机是工作站 {cfg['station_id']}，令牌已保存。",
             "en": f"Paired: this computer is station {cfg['station_id']}; its token is saved."}
 
 
-def _redeem(station, url: str, code: str) -> dict | JSONResponse:
+def _redeem(station, url: str, code: str) -> dict:
     import httpx
 
     try:
@@ -278,7 +247,7 @@ def _redeem(station, url: str, code: str) -> dict | JSONResponse:
                           verify=station.config["upload.ca_bundle"] or True) as client:
             answer = client.post(url + "/api/pair", json={"code": code})
     except (httpx.HTTPError, ValueError) as exc:
-        return refuse(f"连不上汇集服务器 {url}（{type(exc).__name__}）：请核对地址，确认本机网络能访问它。",
+        raise Refused(f"连不上汇集服务器 {url}（{type(exc).__name__}）：请核对地址，确认本机网络能访问它。",
                       f"Cannot reach the collector at {url} ({exc}): check the address and this "
                       f"computer's network.", 409, "unreachable")
     try:
@@ -286,7 +255,7 @@ def _redeem(station, url: str, code: str) -> dict | JSONResponse:
     except ValueError:
         doc = {}
     if answer.status_code != 200 or not safe_station_id(str(doc.get("station_id") or "")) or not doc.get("token"):
-        return refuse(doc.get("message_zh") or f"汇集服务器答复 {answer.status_code}，配对没有完成。",
+        raise Refused(doc.get("message_zh") or f"汇集服务器答复 {answer.status_code}，配对没有完成。",
                       doc.get("message_en") or f"The collector answered {answer.status_code}; not paired.",
                       409, "pairing")
     return doc
@@ -294,8 +263,8 @@ def _redeem(station, url: str, code: str) -> dict | JSONResponse:
 
 # --- the headset ------------------------------------------------------------------------------
 
-def _audio_refusal(exc) -> JSONResponse:
-    return refuse(f"{exc.zh}。{exc.fix_zh}", f"{exc.en}. {exc.fix_en}", 409, "audio")
+def _audio_refusal(exc) -> Refused:
+    return Refused(exc.zh, exc.en, 409, "audio", exc.fix_zh, exc.fix_en)
 
 
 def _tone(output: str) -> dict:
@@ -315,16 +284,13 @@ def _tone(output: str) -> dict:
 
 
 @router.post("/api/setup/tone")
-async def tone(request: Request):
+async def tone(request: Request, body: dict = Depends(optional_json_body)):
     from devices.audio import AudioDeviceError
 
-    body = await json_body(request, optional=True)
-    if isinstance(body, JSONResponse):
-        return body
     try:
         return await run_in_threadpool(_tone, _text(body, "output"))
     except AudioDeviceError as exc:
-        return _audio_refusal(exc)
+        raise _audio_refusal(exc) from None
 
 
 def _level(device: str) -> dict:
@@ -347,25 +313,18 @@ async def level(request: Request, input: str = ""):
     try:
         return await run_in_threadpool(_level, input.strip())
     except AudioDeviceError as exc:
-        return _audio_refusal(exc)
+        raise _audio_refusal(exc) from None
 
 
 # --- a PE device's live reading -----------------------------------------------------------
 
 @router.post("/api/setup/device/watch")
-async def watch_device(request: Request):
-    from devices import drivers
-
-    body = await json_body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def watch_device(request: Request, body: dict = Depends(json_body)):
     table = _device(int(body.get("n") or 1) if str(body.get("n") or "1").isdigit() else 1, body)
-    if isinstance(table, JSONResponse):
-        return table
     try:
         watch = _watches(request).start(table)
-    except (drivers.UnknownDriver, ValueError) as exc:
-        return refuse(*_two(exc), 400)
+    except ValueError as exc:       # UnknownDriver, a bad pattern: both languages already
+        raise Refused.of(exc, status=400) from None
     return watch.view()
 
 
@@ -380,10 +339,7 @@ def watched(request: Request, port: str):
 
 
 @router.post("/api/setup/device/unwatch")
-async def unwatch(request: Request):
-    body = await json_body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def unwatch(request: Request, body: dict = Depends(json_body)):
     _watches(request).stop(_text(body, "port"))
     return {"stopped": True}
 
@@ -417,27 +373,20 @@ def _import(station, name: str, data: bytes, skip_bad: bool, by: str) -> dict:
 
 
 @router.post("/api/roster/import")
-async def import_roster(request: Request):
-    body = await json_body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def import_roster(request: Request, body: dict = Depends(json_body)):
     name = Path(_text(body, "filename").replace("\\", "/")).name
     if Path(name).suffix.lower() not in (".csv", ".txt", ".xlsx", ".xlsm", ".xls"):
-        return refuse("请选择 CSV 或 Excel（.xlsx）格式的名册文件。",
+        raise Refused("请选择 CSV 或 Excel（.xlsx）格式的名册文件。",
                       "Choose the roster as a CSV or Excel (.xlsx) file.", 400)
     try:
         data = base64.b64decode(str(body.get("content_base64") or ""), validate=True)
     except (binascii.Error, ValueError):
-        return refuse("文件内容没有正确传送，请重新选择文件。", "The file did not arrive intact; choose it again.", 400)
+        raise Refused("文件内容没有正确传送，请重新选择文件。", "The file did not arrive intact; choose it again.", 400)
     if not data:
-        return refuse(f"文件 {name} 是空的。", f"The file {name} is empty.", 400)
+        raise Refused(f"文件 {name} 是空的。", f"The file {name} is empty.", 400)
     if len(data) > ROSTER_MAX_BYTES:
-        return refuse("名册文件超过 10 MB，请确认选对了文件。",
+        raise Refused("名册文件超过 10 MB，请确认选对了文件。",
                       "The roster file is over 10 MB; check it is the right file.", 400)
     station = request.app.state.station
-    try:
-        return await run_in_threadpool(_import, station, name, data, body.get("skip_bad") is True,
-                                       who(request))
-    except roster.RosterError as exc:
-        zh, en = _two(exc)
-        return refuse(zh, en, 400, "roster")
+    return await run_in_threadpool(_import, station, name, data, body.get("skip_bad") is True,
+                                   who(request))

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from qmbase.refusal import Refusal
 from station import roster
 from station import singing
 from station.context import Station
@@ -21,8 +22,15 @@ from station.web.events import Listeners
 STATES = ("pending", "accepted", "retake", "rejected")
 
 
-class Busy(Exception):
+class Busy(Refusal):
     """A take is already being recorded."""
+
+    code = "busy"
+
+    def __init__(self):
+        super().__init__("正在为另一名考生录音，请等这次录音结束（或点“停止”）后再开始。",
+                         "A take is being recorded; wait for it to end (or press Stop) before "
+                         "starting another.")
 
 
 @dataclass

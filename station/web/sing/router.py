@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from station import sittings
 from station.singing import TakeRefused, open_singing_sitting
 from station.services.salvage import salvage_in_background
-from station.web.api import json_body as _body, refuse, who as _who
+from station.web.api import Refused, json_body, who as _who
 from station.web.events import stream as event_stream
 from station.web.sealed import sealed
 from station.web.sing.desk import Busy, Desk, sitting_state
@@ -33,26 +33,14 @@ async def lifespan(app: FastAPI):
 
 router = APIRouter(lifespan=lifespan)
 
-BUSY = ("正在为另一名考生录音，请等这次录音结束（或点“停止”）后再开始。",
-        "A take is being recorded; wait for it to end (or press Stop) before starting another.")
-
-
-def _refusal(exc: Exception) -> JSONResponse:
-    if isinstance(exc, TakeRefused):
-        status = 400 if exc.code in ("not_in_roster", "bad_seconds", "unknown_song") else 409
-        return refuse(exc.zh, exc.en, status, exc.code)
-    zh, _, en = str(exc).partition("\n")
-    return refuse(zh, en or zh)
-
-
-def _seconds(body: dict) -> float | None | JSONResponse:
+def _seconds(body: dict) -> float | None:
     raw = body.get("seconds")
     if raw in (None, ""):
         return None
     try:
         return float(raw)
     except (TypeError, ValueError):
-        return refuse(f"录音时长“{raw}”不是数字。", f"The length \"{raw}\" is not a number.", 400)
+        raise Refused(f"录音时长“{raw}”不是数字。", f"The length \"{raw}\" is not a number.", 400)
 
 
 def _state(desk: Desk) -> dict:
@@ -75,72 +63,47 @@ def state_json(request: Request):
 
 
 @router.post("/api/sing/open")
-async def open_sitting(request: Request):
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def open_sitting(request: Request, body: dict = Depends(json_body)):
     station = request.app.state.station
-    try:
-        s = await run_in_threadpool(sittings.open_sitting, station.db, "singing", None, _who(request))
-    except sittings.SittingError as exc:
-        return _refusal(exc)
+    s = await run_in_threadpool(sittings.open_sitting, station.db, "singing", None, _who(request))
     Desk.of(request.app).publish({"type": "opened", "sitting": s["id"]})
     return {"sitting": s}
 
 
 @router.post("/api/sing/select")
-async def select(request: Request):
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def select(request: Request, body: dict = Depends(json_body)):
     code = str(body.get("code") or "").strip()
     if not code:
-        return refuse("缺少学籍号/考号，请扫描条码。", "The student code is missing; scan the barcode.", 400)
-    try:
-        return {"student": await run_in_threadpool(Desk.of(request.app).select, code)}
-    except TakeRefused as exc:
-        return _refusal(exc)
+        raise Refused("缺少学籍号/考号，请扫描条码。", "The student code is missing; scan the barcode.", 400)
+    return {"student": await run_in_threadpool(Desk.of(request.app).select, code)}
 
 
 @router.post("/api/sing/record")
-async def record(request: Request):
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def record(request: Request, body: dict = Depends(json_body)):
     desk = Desk.of(request.app)
     code = str(body.get("code") or desk.selected or "").strip()
     if not code:
-        return refuse("请先扫描考生条码，再开始录音。", "Scan the student's barcode first, then record.", 400)
+        raise Refused("请先扫描考生条码，再开始录音。", "Scan the student's barcode first, then record.", 400)
     seconds = _seconds(body)
-    if isinstance(seconds, JSONResponse):
-        return seconds
     song = str(body["song"]).strip() if body.get("song") else None
-    try:
-        live = await run_in_threadpool(desk.start, code, song, seconds)
-    except Busy:
-        return refuse(*BUSY, code="busy")
-    except TakeRefused as exc:
-        return _refusal(exc)
+    live = await run_in_threadpool(desk.start, code, song, seconds)
     return JSONResponse({"recording": live.to_json()}, status_code=202)
 
 
 @router.post("/api/sing/stop")
 async def stop(request: Request):
     if not Desk.of(request.app).stop():
-        return refuse("现在没有在录音。", "Nothing is being recorded now.", code="idle")
+        raise Refused("现在没有在录音。", "Nothing is being recorded now.", code="idle")
     return {"stopping": True}
 
 
 @router.post("/api/sing/close")
-async def close_sitting(request: Request):
+async def close_sitting(request: Request, body: dict = Depends(json_body)):
     from station import sealing
 
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
     desk = Desk.of(request.app)
     if desk.live is not None:
-        return refuse(*BUSY, code="busy")
+        raise Busy()
     station = request.app.state.station
     who = _who(request)
 
@@ -148,10 +111,7 @@ async def close_sitting(request: Request):
         sitting_id = str(body.get("sitting") or "") or open_singing_sitting(station.db)["id"]
         return sealing.close_and_seal(station, sitting_id, who)
 
-    try:
-        closed = await run_in_threadpool(close)
-    except (TakeRefused, sittings.SittingError) as exc:
-        return _refusal(exc)
+    closed = await run_in_threadpool(close)
     desk.selected = None
     desk.publish({"type": "closed", "sitting": closed["id"], "seal_code": closed["seal_code"]})
     return {"sitting": closed}

@@ -8,8 +8,8 @@ up on its next wake-up (within its poll interval).
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
+from station.web.api import Refused
 from station.web.templating import render
 from uploader import queue
 
@@ -54,23 +54,18 @@ def nbytes(n: int) -> str:
     return f"{n} B"
 
 
-def refuse(zh: str, en: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": "refused", "zh": zh, "en": en}, status_code=status)
-
-
-def retry(request: Request, sitting: str) -> JSONResponse | None:
+def retry(request: Request, sitting: str) -> None:
     """Make the sitting's unfinished files due now; a bilingual refusal when there is nothing to retry."""
     db = request.app.state.station.db
     row = next((s for s in queue.status(db) if s["sitting"] == sitting), None)
     if row is None:
-        return refuse(f"上传队列中没有场次 {sitting}：场次关闭并封存后才会加入。",
+        raise Refused(f"上传队列中没有场次 {sitting}：场次关闭并封存后才会加入。",
                       f"Sitting {sitting} is not in the upload queue; a sitting joins it once closed and sealed.",
                       404)
     if row["state"] == "done":
-        return refuse(f"场次 {sitting} 已全部上传完成，无需重试。",
+        raise Refused(f"场次 {sitting} 已全部上传完成，无需重试。",
                       f"Sitting {sitting} is already fully uploaded; there is nothing to retry.", 409)
     queue.requeue(db, sitting)
-    return None
 
 
 @router.get("/api/uploads")
@@ -80,9 +75,7 @@ def uploads_json(request: Request) -> dict:
 
 @router.post("/api/uploads/{sitting}/retry")
 def retry_json(request: Request, sitting: str):
-    refused = retry(request, sitting)
-    if refused is not None:
-        return refused
+    retry(request, sitting)
     return next(s for s in uploads_of(request) if s["sitting"] == sitting)
 
 
