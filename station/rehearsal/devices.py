@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from qmbase.refusal import Refusal
 from station.rehearsal import frames
 
 
@@ -30,8 +31,14 @@ HOST = "127.0.0.1"
 PRECHECK_WAIT_S = 20
 
 
-class Unplugged(RuntimeError):
+class Unplugged(Refusal, RuntimeError):
     """The device is unplugged: plug it back in first."""
+
+    code = "unplugged"
+
+    def __init__(self, name: str):
+        super().__init__(f"设备 {name} 已拔出，无法测量：请先点“插回”。",
+                         f"Device {name} is unplugged and cannot measure: press Plug back in first.")
 
 
 def url(port: int) -> str:

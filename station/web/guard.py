@@ -16,6 +16,7 @@ from urllib.parse import quote
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 
+from qmbase.refusal import Refusal
 from station.web.session import Sessions, cookie_name
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -174,7 +175,7 @@ def cross_site(headers: Headers, host: str, path: str) -> str | None:
 
 async def refuse(send, code: str) -> None:
     status, zh, en = REFUSALS[code]
-    body = json.dumps({"error": code, "zh": zh, "en": en}, ensure_ascii=False).encode()
+    body = json.dumps(Refusal(zh, en, code=code).answer(), ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json; charset=utf-8"),
                             (b"content-length", str(len(body)).encode()),
