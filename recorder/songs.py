@@ -77,7 +77,7 @@ def _read_mono(path: str, _mtime_ns: int, _size: int):
 
 
 def _bad(meta: Path, where: str, zh: str, en: str) -> SongError:
-    return SongError(f"歌曲文件 {meta} 的 {where}：{zh}。 / Song file {meta}, {where}: {en}.")
+    return SongError(f"歌曲文件 {meta} 的 {where}：{zh}。", f"Song file {meta}, {where}: {en}.")
 
 
 def load_song(meta_path: str | Path) -> Song:
