@@ -60,6 +60,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def serve_app(app, timeout: float = 30.0):
+    """An ASGI app of the test's making under a real uvicorn on 127.0.0.1, in a thread;
+    yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", http="h11"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the app did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     """Terminate a server process, killing it if it will not go in 10 s."""
     if proc.poll() is None:

@@ -3,15 +3,12 @@ under a route is the pages' bilingual ``{"error", "zh", "en"}``; anything else i
 500 that names neither the exception nor what it said (a child's name, a path)."""
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import httpx
 import pytest
 
 from station.sittings import SittingError
 from station.web.session import TOKEN_FILE
+from tests.helpers import serve_app
 
 CHILD = "欧阳子涵"          # generated, as every name in tests
 
@@ -20,8 +17,6 @@ CHILD = "欧阳子涵"          # generated, as every name in tests
 def served(data_dir, station):
     """The real station app (its guard, sessions and routers) with two routes of the test's
     own beside the real ones, served by uvicorn; a signed-in client."""
-    import uvicorn
-
     from station.context import Station
     from station.web.app import create_app
 
@@ -37,27 +32,11 @@ def served(data_dir, station):
     def fault():
         raise RuntimeError(f"{CHILD} 的成绩写入失败：/home/station/data/{CHILD}.flac")
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", http="h11"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the station app did not start"
-        time.sleep(0.02)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20)
-    token = (data_dir / TOKEN_FILE).read_text(encoding="ascii").strip()
-    assert client.get("/login", params={"token": token}).status_code == 303
-    client.post("/api/proctor", json={"name": "张老师"}).raise_for_status()
-    try:
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=20) as client:
+        token = (data_dir / TOKEN_FILE).read_text(encoding="ascii").strip()
+        assert client.get("/login", params={"token": token}).status_code == 303
+        client.post("/api/proctor", json={"name": "张老师"}).raise_for_status()
         yield client
-    finally:
-        client.close()
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def test_a_refusal_raised_in_a_route_is_answered_in_both_languages(served):
