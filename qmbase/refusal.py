@@ -20,6 +20,13 @@ def _join(said: str, fix: str, stop: str, space: str, ends: str) -> str:
     return f"{said}{space if said.endswith(tuple(ends)) else stop}{fix}"
 
 
+def _restore(cls, args: tuple, fields: dict) -> "Refusal":
+    refusal = cls.__new__(cls)
+    Exception.__init__(refusal, *args)
+    refusal.__dict__.update(fields)
+    return refusal
+
+
 class Refusal(Exception):
     code = "refused"     # a short word a script or a page can test
     status = 409         # a request the station cannot take now; 400 is bad input
@@ -55,6 +62,10 @@ class Refusal(Exception):
     def __str__(self) -> str:
         zh, en = self.text_zh, self.text_en
         return zh if zh == en else f"{zh}\n{en}"
+
+    def __reduce__(self):
+        # Subclasses take other arguments (TakeError's code first): copy and pickle by fields.
+        return _restore, (type(self), self.args, dict(self.__dict__))
 
     def answer(self) -> dict:
         """The JSON a page reads (``doc.zh`` / ``doc.en``; ``doc.error`` is the code)."""

@@ -50,3 +50,19 @@ def test_it_mixes_with_the_builtin_class_it_replaces():
 
     r = PortLike("打不开串口 COM3。", "Cannot open COM3.")
     assert isinstance(r, OSError) and str(r) == "打不开串口 COM3。\nCannot open COM3."
+
+
+def test_a_subclass_with_its_own_arguments_survives_pickle_and_copy():
+    import copy
+    import pickle
+
+    r = CodeFirst("retake_limit", "重录次数已用完。", "No retakes left.")
+    for again in (pickle.loads(pickle.dumps(r)), copy.copy(r)):
+        assert type(again) is CodeFirst and again.answer() == r.answer() and str(again) == str(r)
+
+
+class CodeFirst(Refusal):
+    """As recorder.takes.TakeError: the code comes first."""
+
+    def __init__(self, code: str, zh: str, en: str):
+        super().__init__(zh, en, code=code)
