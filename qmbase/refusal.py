@@ -7,7 +7,8 @@ exits with ``exit_code``; the station's pages get it as JSON from one exception 
 back into languages: they read the fields.
 
 A project error class derives from it and keeps its own name, so ``except SittingError``
-still works; a class says its default ``code``, ``status`` and ``exit_code`` once.
+still works; a class says its default ``code``, ``status`` and ``exit_code`` once. Without
+``en`` the one text stands for both languages (it is printed once).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class Refusal(Exception):
     status = 409         # a request the station cannot take now; 400 is bad input
     exit_code = 2        # bad usage or bad input (DESIGN.md's exit codes); 1: the job failed
 
-    def __init__(self, zh: str, en: str, fix_zh: str = "", fix_en: str = "", *,
+    def __init__(self, zh: str, en: str = "", fix_zh: str = "", fix_en: str = "", *,
                  code: str | None = None, status: int | None = None):
         super().__init__(zh, en)
         self.zh, self.en, self.fix_zh, self.fix_en = zh, en or zh, fix_zh, fix_en or fix_zh

@@ -20,7 +20,7 @@ def _sitting_for(station: Station, item: str, session: str | None, who: str) -> 
     if session:
         s = sittings.require_open(station.db, session)
         if s["kind"] != "pe" or s["item"] != item:
-            raise UsageError(f"场次 {session} 不是“{item}”的体育场次。\nSitting {session} is not a PE "
+            raise UsageError(f"场次 {session} 不是“{item}”的体育场次。", f"Sitting {session} is not a PE "
                              f"sitting of {item}.")
         return s
     for s in sittings.list_sittings(station.db, "open"):
@@ -118,14 +118,14 @@ def run(args) -> int:
     try:
         items = rules.load(station.config["pe.items_file"] or None)
     except rules.RulesError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     if args.item not in items:
-        raise UsageError(f"未知的体育项目“{args.item}”。可用项目：{', '.join(items)}。\n"
+        raise UsageError(f"未知的体育项目“{args.item}”。可用项目：{', '.join(items)}。",
                          f"Unknown PE item \"{args.item}\"; items: {', '.join(items)}.")
     try:
         rules.measured(items, args.item)
     except rules.RulesError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError.of(exc) from None
     sitting = _sitting_for(station, args.item, args.session, who)
     lock = threading.Lock()
     events: list[dict] = []
