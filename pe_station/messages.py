@@ -4,13 +4,14 @@ Each entry is a (zh, en) pair, formatted with ``fmt``; a refusal is raised as ``
 """
 from __future__ import annotations
 
+from qmbase.refusal import Refusal
 
-class FlowError(Exception):
+
+class FlowError(Refusal):
     """A request the proctor cannot make now; the message says why and what to do (zh, en)."""
 
     def __init__(self, zh: str, en: str):
-        super().__init__(f"{zh}\n{en}")
-        self.zh, self.en = zh, en
+        super().__init__(zh, en)
 
 
 def fmt(pair: tuple[str, str], **values) -> tuple[str, str]:

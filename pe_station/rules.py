@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 from pe_station.items import ITEMS
+from qmbase.refusal import Refusal
 
 BUILTIN = Path(__file__).with_name("items.toml")
 Verdict = Literal["ok", "confirm", "reject"]
 
 
-class RulesError(Exception):
+class RulesError(Refusal):
     """An items file that cannot be used; the message names the file, item and key."""
+
+    code = "items_file"
 
 
 @dataclass(frozen=True)
@@ -68,39 +71,39 @@ def _decimal(value, where: str) -> Decimal:
     try:
         return Decimal(str(value))
     except InvalidOperation:
-        raise RulesError(f"{where}: “{value}”不是数字。\n{where}: \"{value}\" is not a number.") from None
+        raise RulesError(f"{where}: “{value}”不是数字。", f"{where}: \"{value}\" is not a number.") from None
 
 
 def _range(pair, where: str) -> tuple[Decimal, Decimal]:
     if not (isinstance(pair, list) and len(pair) == 2):
-        raise RulesError(f"{where}: 应写成 [最小值, 最大值]。\n{where}: write it as [min, max].")
+        raise RulesError(f"{where}: 应写成 [最小值, 最大值]。", f"{where}: write it as [min, max].")
     low, high = (_decimal(v, where) for v in pair)
     if low > high:
-        raise RulesError(f"{where}: 最小值大于最大值。\n{where}: min is above max.")
+        raise RulesError(f"{where}: 最小值大于最大值。", f"{where}: min is above max.")
     return low, high
 
 
 def _item(item_id: str, table: dict, source: str) -> Item:
     where = f"{source} [{item_id}]"
     if item_id not in ITEMS:
-        raise RulesError(f"{where}: 未知项目。可用项目：{', '.join(ITEMS)}。\n{where}: unknown item.")
+        raise RulesError(f"{where}: 未知项目。可用项目：{', '.join(ITEMS)}。", f"{where}: unknown item.")
     try:
         rounding, better = table["rounding"], table["better"]
         if rounding not in ("half_up", "up") or better not in ("higher", "lower"):
-            raise RulesError(f"{where}: rounding 只能是 half_up 或 up，better 只能是 higher 或 lower。\n"
+            raise RulesError(f"{where}: rounding 只能是 half_up 或 up，better 只能是 higher 或 lower。",
                              f"{where}: rounding is half_up or up; better is higher or lower.")
         usual = {grade: {gender: _range(r, f"{where} usual.{grade}.{gender}")
                          for gender, r in genders.items()}
                  for grade, genders in table.get("usual", {}).items()}
         derived = str(table.get("derived", ""))
         if derived and item_id not in DERIVE:
-            raise RulesError(f"{where}: 只有 {', '.join(DERIVE)} 可以由其他项目计算（derived）。\n"
+            raise RulesError(f"{where}: 只有 {', '.join(DERIVE)} 可以由其他项目计算（derived）。",
                              f"{where}: only {', '.join(DERIVE)} can be derived from other items.")
         return Item(item_id, table["unit"], _decimal(table["precision"], f"{where} precision"),
                     rounding, better, int(table["attempts"]), _range(table["limits"], f"{where} limits"),
                     usual, table.get("display", ""), derived)
     except KeyError as exc:
-        raise RulesError(f"{where}: 缺少 {exc.args[0]}。\n{where}: {exc.args[0]} is missing.") from None
+        raise RulesError(f"{where}: 缺少 {exc.args[0]}。", f"{where}: {exc.args[0]} is missing.") from None
 
 
 def load(path: Path | str | None = None) -> dict[str, Item]:
@@ -109,9 +112,9 @@ def load(path: Path | str | None = None) -> dict[str, Item]:
     try:
         table = tomllib.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RulesError(f"{source}: 找不到项目规则文件。\n{source}: no such items file.") from None
+        raise RulesError(f"{source}: 找不到项目规则文件。", f"{source}: no such items file.") from None
     except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{source}: 项目规则文件格式错误（{exc}）。\n{source}: not valid TOML ({exc}).") from None
+        raise RulesError(f"{source}: 项目规则文件格式错误（{exc}）。", f"{source}: not valid TOML ({exc}).") from None
     return {item_id: _item(item_id, t, str(source)) for item_id, t in table.items()}
 
 
@@ -196,7 +199,7 @@ def measured(items: dict[str, Item], item_id: str) -> dict[str, Item]:
         return {item_id: item}
     missing = [i for i in item.inputs if i not in items]
     if missing:
-        raise RulesError(f"[{item_id}] 由 {', '.join(missing)} 计算，但规则文件中没有这些项目。\n"
+        raise RulesError(f"[{item_id}] 由 {', '.join(missing)} 计算，但规则文件中没有这些项目。",
                          f"[{item_id}] is derived from {', '.join(missing)}, which the items file lacks.")
     return {i: items[i] for i in item.inputs}
 

@@ -37,11 +37,6 @@ def answer(exc: Refusal) -> JSONResponse:
     return JSONResponse(exc.answer(), status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def refuse(zh: str, en: str, status: int = 409, code: str = "refused") -> JSONResponse:
-    """The same answer, returned instead of raised (for routes that still return it)."""
-    return answer(Refused(zh, en, status, code))
-
-
 async def refusal_handler(request: Request, exc: Refusal) -> JSONResponse:
     return answer(exc)
 

@@ -7,15 +7,15 @@ re-reads its fragment on each one, and shows an unstable reading as it moves.
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from pe_station import export
-from pe_station.flow import FlowError
 from pe_station.items import ITEMS
 from station import roster, sittings
-from station.web.api import json_body as _body, refuse, who as _who
+from qmbase.refusal import Refusal
+from station.web.api import Refused, json_body, who as _who
 from station.web.events import stream as event_stream
 from station.web.pe.hub import Hub
 from station.web.sealed import sealed
@@ -50,18 +50,17 @@ FIELD_ZH = {"code": "学籍号/考号", "attempt": "成绩编号", "value": "成
             "reading": "读数编号", "item": "项目", "lane": "道次"}
 
 
-def _missing(body: dict, fields: tuple[str, ...]) -> JSONResponse | None:
+def _require(body: dict, fields: tuple[str, ...]) -> None:
     for name in fields:
         if str(body.get(name, "")).strip() == "":
-            return refuse(f"缺少{FIELD_ZH.get(name, name)}，请填写后重试。",
+            raise Refused(f"缺少{FIELD_ZH.get(name, name)}，请填写后重试。",
                           f"The {name} is missing; fill it in and try again.", 400)
         if name in ("attempt", "reading") and not str(body[name]).strip().isdigit():
-            return refuse(f"{FIELD_ZH[name]}“{body[name]}”不是编号。", f"{name} \"{body[name]}\" is not a number.", 400)
+            raise Refused(f"{FIELD_ZH[name]}“{body[name]}”不是编号。", f"{name} \"{body[name]}\" is not a number.", 400)
     lane = "" if body.get("lane") is None else str(body["lane"]).strip()
     if lane and not lane.isdigit():
-        return refuse(f"道次“{lane}”不是数字，请选择第 1 道或第 2 道。",
+        raise Refused(f"道次“{lane}”不是数字，请选择第 1 道或第 2 道。",
                       f"The lane \"{lane}\" is not a number; choose lane 1 or lane 2.", 400)
-    return None
 
 
 def _state(hub: Hub, sitting_id: str) -> dict:
@@ -73,64 +72,32 @@ def _state(hub: Hub, sitting_id: str) -> dict:
 
 @router.get("/api/pe/state")
 def state_json(request: Request, sitting: str | None = None):
-    try:
-        return _state(Hub.of(request.app), sitting)
-    except (FlowError, sittings.SittingError) as exc:
-        return _refusal(exc)
-
-
-def _words(exc: Exception) -> dict:
-    """A refusal's two languages: FlowError carries them, SittingError has them on two lines."""
-    if isinstance(exc, FlowError):
-        return {"zh": exc.zh, "en": exc.en}
-    zh, _, en = str(exc).partition("\n")
-    return {"zh": zh, "en": en or zh}
-
-
-def _refusal(exc: Exception) -> JSONResponse:
-    return refuse(**_words(exc))
+    return _state(Hub.of(request.app), sitting)
 
 
 @router.post("/api/pe/open")
-async def open_sitting(request: Request):
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
-    if (problem := _missing(body, ("item",))) is not None:
-        return problem
+async def open_sitting(request: Request, body: dict = Depends(json_body)):
+    _require(body, ("item",))
     station = request.app.state.station
-    try:
-        s = await run_in_threadpool(sittings.open_sitting, station.db, "pe", str(body["item"]),
-                                    _who(request))
-    except sittings.SittingError as exc:
-        return _refusal(exc)
+    s = await run_in_threadpool(sittings.open_sitting, station.db, "pe", str(body["item"]),
+                                _who(request))
     return {"sitting": s}
 
 
 @router.post("/api/pe/close")
-async def close_sitting(request: Request):
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
+async def close_sitting(request: Request, body: dict = Depends(json_body)):
     hub = Hub.of(request.app)
-    try:
-        sitting_id = hub.pick(body.get("sitting"))
-        closed = await run_in_threadpool(hub.close, sitting_id, _who(request))
-    except (FlowError, sittings.SittingError) as exc:
-        return _refusal(exc)
+    sitting_id = hub.pick(body.get("sitting"))
+    closed = await run_in_threadpool(hub.close, sitting_id, _who(request))
     return {"sitting": closed}
 
 
 @router.post("/api/pe/{action}")
-async def act(action: str, request: Request):
+async def act(action: str, request: Request, body: dict = Depends(json_body)):
     if action not in ACTIONS:
-        return refuse(f"没有“{action}”这个操作。", f"There is no action \"{action}\".", 404)
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
+        raise Refused(f"没有“{action}”这个操作。", f"There is no action \"{action}\".", 404)
     fields, do = ACTIONS[action]
-    if (problem := _missing(body, fields)) is not None:
-        return problem
+    _require(body, fields)
     body = {k: str(v).strip() if k in ("code", "device") and v is not None else v for k, v in body.items()}
     hub = Hub.of(request.app)
 
@@ -141,28 +108,22 @@ async def act(action: str, request: Request):
         done = do(service.flow, body, who)
         return {"done": done, "state": _state(hub, service.flow.sitting)}
 
-    try:
-        return await run_in_threadpool(run)
-    except (FlowError, sittings.SittingError) as exc:
-        return _refusal(exc)
+    return await run_in_threadpool(run)
 
 
 @router.get("/api/pe/export")
 def export_results(request: Request, sitting: str | None = None, format: str = "json"):
     hub = Hub.of(request.app)
     db = request.app.state.station.db
-    try:
-        sitting_id = sitting or hub.pick(None)
-        sittings.get(db, sitting_id)
-    except (FlowError, sittings.SittingError) as exc:
-        return _refusal(exc)
+    sitting_id = sitting or hub.pick(None)
+    sittings.get(db, sitting_id)
     document = export.results(db, sitting_id, lambda code: roster.lookup(db, code), items=hub.items)
     if format == "csv":
         return Response(b"\xef\xbb\xbf" + export.to_csv(document).encode("utf-8"),
                         media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="pe-{sitting_id}.csv"'})
     if format != "json":
-        return refuse(f"导出格式只能是 csv 或 json，而不是“{format}”。",
+        raise Refused(f"导出格式只能是 csv 或 json，而不是“{format}”。",
                       f"The export format is csv or json, not \"{format}\".", 400)
     return document
 
@@ -170,10 +131,7 @@ def export_results(request: Request, sitting: str | None = None, format: str = "
 @router.get("/api/pe/events")
 async def events(request: Request, sitting: str | None = None):
     hub = Hub.of(request.app)
-    try:
-        sitting_id = await run_in_threadpool(lambda: hub.service(sitting).flow.sitting)
-    except (FlowError, sittings.SittingError) as exc:
-        return _refusal(exc)
+    sitting_id = await run_in_threadpool(lambda: hub.service(sitting).flow.sitting)
     return event_stream(request, hub.subscribe(sitting_id), hub.unsubscribe)
 
 
@@ -185,8 +143,8 @@ def pe_page(request: Request, sitting: str | None = None, closed: str | None = N
     state, problem = None, None
     try:
         state = _state(hub, sitting) if (sitting or open_) else None
-    except (FlowError, sittings.SittingError) as exc:
-        problem = _words(exc)
+    except Refusal as exc:   # the page shows it in place of the sitting
+        problem = {"zh": exc.text_zh, "en": exc.text_en}
     context = dict(page="pe", state=state, open_sittings=open_, items=ITEMS,
                    problem=problem, rules=hub.items,
                    # Just closed here (?closed=ID) or named after it closed: its seal code.

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from station import precheck
-from station.web.api import NOT_AN_OBJECT, refuse
+from station.web.api import Refused, optional_json_body
 from station.web.events import stream as event_stream
 from station.web.precheck.live import Busy, Desk
 from station.web.templating import render
@@ -47,23 +47,16 @@ def precheck_page(request: Request):
 
 
 @router.post("/api/precheck/run")
-async def start_run(request: Request):
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return refuse(*NOT_AN_OBJECT, 400)
+async def start_run(request: Request, body: dict = Depends(optional_json_body)):
     network = body.get("network", True)
     if not isinstance(network, bool):
-        return refuse("“network”只能是 true 或 false。", "\"network\" must be true or false.", 400)
+        raise Refused("“network”只能是 true 或 false。", "\"network\" must be true or false.", 400)
     desk = Desk.of(request.app)
     try:
         desk.start(network)
     except Busy:
-        return refuse("设备检查正在进行，请等本次检查结束后再开始。",
-                      "A pre-check is already running; wait for it to finish, then start again.", 409)
+        raise Refused("设备检查正在进行，请等本次检查结束后再开始。",
+                      "A pre-check is already running; wait for it to finish, then start again.", 409) from None
     return JSONResponse({"running": True, "network": network}, status_code=202)
 
 
@@ -84,7 +77,7 @@ async def events(request: Request):
 @router.get("/api/precheck/reports")
 def reports_json(request: Request, limit: str = "10"):
     if not limit.isdigit() or not 1 <= int(limit) <= 100:
-        return refuse(f"limit 应为 1 到 100 之间的整数，而不是“{limit}”。",
+        raise Refused(f"limit 应为 1 到 100 之间的整数，而不是“{limit}”。",
                       f"limit must be a whole number from 1 to 100, not \"{limit}\".", 400)
     return summaries(request.app.state.station, int(limit))
 
