@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,20 @@ class PrivateHeadset:
                                  f"--device={sink}", str(path)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.players.append(proc)
+        self._wait_until_playing(proc)
         return proc
+
+    def _wait_until_playing(self, proc: subprocess.Popen, within_s: float = 30.0) -> None:
+        """Return once the server plays ``proc``'s stream: on a loaded machine paplay may take
+        a second or more to start, and a recording begun before would miss the voice."""
+        deadline = time.monotonic() + within_s
+        needle = f'application.process.id = "{proc.pid}"'
+        while needle not in self.pactl("list", "sink-inputs"):
+            if proc.poll() is not None:   # a short clip may be over already
+                assert proc.returncode == 0, f"paplay failed (exit {proc.returncode})"
+                return
+            assert time.monotonic() < deadline, "paplay's stream never reached the server"
+            time.sleep(0.05)
 
     def into_mic(self, samples: np.ndarray, path: Path) -> subprocess.Popen:
         """Play into the microphone, as a student (or the room) would."""

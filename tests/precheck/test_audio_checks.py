@@ -19,6 +19,7 @@ from hypothesis.extra.numpy import arrays
 
 from devices import audio
 from precheck import audio as checks
+from precheck import signals
 from precheck.context import Context
 from tests.devices.headset import RATE, ROOT, PrivateHeadset
 
@@ -103,8 +104,8 @@ def test_a_tone_on_the_earphones_is_what_the_output_check_plays(on_headset, monk
         ears.close()
     heard = ears.read_all()[:, 0]
     assert passed(result), result.summary_en
-    levels = checks.frame_levels(heard, RATE)
-    assert np.sum(levels > -24) * checks.FRAME_SECONDS >= 0.4  # most of the 0.6 s tone
+    levels = signals.frame_levels(heard, RATE)
+    assert np.sum(levels > -24) * signals.FRAME_SECONDS >= 0.4  # most of the 0.6 s tone
     peak = np.argmax(np.abs(np.fft.rfft(heard))) * RATE / len(heard)
     assert abs(peak - 1000) < 5
 
@@ -228,55 +229,55 @@ def test_interactive_output_fails_when_the_operator_heard_nothing(on_headset):
 # ---------------------------------------------------------------- analysis, without a device
 
 def test_constant_and_zero_signals_are_told_apart():
-    assert checks.analyse_input(np.zeros(RATE), RATE)["verdict"] == "zeros"
-    assert checks.analyse_input(np.full(RATE, 0.25), RATE)["verdict"] == "constant"
-    assert checks.analyse_input(np.full(RATE, -1 / 32768), RATE)["verdict"] == "constant"
-    assert checks.analyse_input(noise(1, -60), RATE)["verdict"] == "ok"
-    assert checks.analyse_input(noise(1, -30), RATE)["verdict"] == "noisy"
+    assert signals.analyse_input(np.zeros(RATE), RATE)["verdict"] == "zeros"
+    assert signals.analyse_input(np.full(RATE, 0.25), RATE)["verdict"] == "constant"
+    assert signals.analyse_input(np.full(RATE, -1 / 32768), RATE)["verdict"] == "constant"
+    assert signals.analyse_input(noise(1, -60), RATE)["verdict"] == "ok"
+    assert signals.analyse_input(noise(1, -30), RATE)["verdict"] == "noisy"
     clipped = noise(1, -60)
     clipped[100] = 1.0
-    assert checks.analyse_input(clipped, RATE)["verdict"] == "clipped"
+    assert signals.analyse_input(clipped, RATE)["verdict"] == "clipped"
 
 
 def test_noise_floor_ignores_a_cough():
     x = noise(3, -60)
     x[RATE:RATE + RATE // 5] += noise(0.2, -10, seed=2)
-    assert abs(checks.analyse_input(x, RATE)["noise_floor_dbfs"] + 60) < 2
+    assert abs(signals.analyse_input(x, RATE)["noise_floor_dbfs"] + 60) < 2
 
 
 def test_test_signal_is_found_at_its_delay_and_level():
-    ref = checks.chirp(checks.CHIRP_SECONDS, RATE)
+    ref = signals.chirp(signals.CHIRP_SECONDS, RATE)
     offset, delay = int(0.25 * RATE), 1234
     rec = noise(1.5, -60)
     rec[offset + delay:offset + delay + len(ref)] += 0.5 * ref  # -6 dB on the way back
-    found = checks.find_test_signal(rec, ref, RATE, offset)
+    found = signals.find_test_signal(rec, ref, RATE, offset)
     assert found["found"] and found["correlation"] > 0.95
     assert found["latency_ms"] == round(delay * 1000 / RATE, 1)
     assert abs(found["gain_db"] + 6) < 0.5
 
 
 def test_no_test_signal_in_noise_or_silence():
-    ref = checks.chirp(checks.CHIRP_SECONDS, RATE)
-    assert checks.find_test_signal(noise(1.5, -40), ref, RATE, 0)["found"] is False
-    assert checks.find_test_signal(np.zeros(RATE), ref, RATE, 0)["found"] is False
-    assert checks.find_test_signal(np.zeros(10), ref, RATE, 0)["found"] is False
+    ref = signals.chirp(signals.CHIRP_SECONDS, RATE)
+    assert signals.find_test_signal(noise(1.5, -40), ref, RATE, 0)["found"] is False
+    assert signals.find_test_signal(np.zeros(RATE), ref, RATE, 0)["found"] is False
+    assert signals.find_test_signal(np.zeros(10), ref, RATE, 0)["found"] is False
 
 
 def test_speech_thresholds_are_configurable():
     x = np.concatenate([noise(0.5, -60), speech(-12) + noise(2.0, -60)[:len(speech())]])
-    assert checks.analyse_speech(x, RATE, -60.0)["ok"]
-    loud = checks.analyse_speech(x, RATE, -60.0, peak_max=-20)
+    assert signals.analyse_speech(x, RATE, -60.0)["ok"]
+    loud = signals.analyse_speech(x, RATE, -60.0, peak_max=-20)
     assert [r["code"] for r in loud["reasons"]] == ["too_loud"]
-    noisy = checks.analyse_speech(x, RATE, -25.0)
+    noisy = signals.analyse_speech(x, RATE, -25.0)
     assert [r["code"] for r in noisy["reasons"]] == ["low_snr"]
-    assert checks.analyse_speech(x, RATE, -25.0, snr_min=5)["ok"]
+    assert signals.analyse_speech(x, RATE, -25.0, snr_min=5)["ok"]
 
 
 def test_envelope_and_spectrum_show_a_tone_where_it_is():
-    x = checks.tone(1000, 2.0, RATE)
-    env = checks.level_envelope(x, RATE)
+    x = signals.tone(1000, 2.0, RATE)
+    env = signals.level_envelope(x, RATE)
     assert len(env) == 100 and abs(np.median(env) + 20) < 0.5
-    spec = checks.spectrum(x, RATE)
+    spec = signals.spectrum(x, RATE)
     assert len(spec["freq_hz"]) == 128
     peak = spec["freq_hz"][int(np.argmax(spec["db"]))]
     assert 940 < peak < 1060 and abs(max(spec["db"]) + 20) < 2
@@ -286,11 +287,11 @@ def test_envelope_and_spectrum_show_a_tone_where_it_is():
 @given(arrays(np.float32, st.integers(0, 3000),
               elements=st.floats(-1, 1, width=32, allow_nan=False)))
 def test_input_analysis_takes_any_samples_and_stays_json(x):
-    found = checks.analyse_input(x, 8000)
+    found = signals.analyse_input(x, 8000)
     assert found["verdict"] in {"zeros", "constant", "clipped", "noisy", "ok"}
     json.dumps(found, allow_nan=False)
-    json.dumps(checks.level_envelope(x, 8000), allow_nan=False)
-    json.dumps(checks.spectrum(x, 8000), allow_nan=False)
+    json.dumps(signals.level_envelope(x, 8000), allow_nan=False)
+    json.dumps(signals.spectrum(x, 8000), allow_nan=False)
 
 
 @pytest.mark.parametrize("n, nperseg", [(144000, 8192), (5000, 5000), (7001, 301), (20001, 8192)])
@@ -299,7 +300,7 @@ def test_welch_is_scipys(n, nperseg):
 
     x = noise(n / RATE, -30, seed=n)[:n].astype(np.float64)
     f_scipy, p_scipy = welch(x, fs=RATE, nperseg=nperseg)
-    f_ours, p_ours = checks.welch(x, RATE, nperseg)
+    f_ours, p_ours = signals.welch(x, RATE, nperseg)
     np.testing.assert_allclose(f_ours, f_scipy)
     np.testing.assert_allclose(p_ours, p_scipy, rtol=1e-9)
 
@@ -307,19 +308,19 @@ def test_welch_is_scipys(n, nperseg):
 def test_chirp_and_correlation_are_scipys():
     from scipy.signal import chirp, correlate
 
-    t = np.arange(int(checks.CHIRP_SECONDS * RATE)) / RATE
-    f0, f1 = checks.CHIRP_HZ
-    ours = checks.chirp(checks.CHIRP_SECONDS, RATE, level_dbfs=0)
-    theirs = checks._fade(chirp(t, f0, checks.CHIRP_SECONDS, f1, method="logarithmic"), RATE)
+    t = np.arange(int(signals.CHIRP_SECONDS * RATE)) / RATE
+    f0, f1 = signals.CHIRP_HZ
+    ours = signals.chirp(signals.CHIRP_SECONDS, RATE, level_dbfs=0)
+    theirs = signals._fade(chirp(t, f0, signals.CHIRP_SECONDS, f1, method="logarithmic"), RATE)
     np.testing.assert_allclose(ours, theirs.astype(np.float32), atol=1e-6)
     rec, ref = noise(1.0, -20, seed=5).astype(np.float64), noise(0.2, -20, seed=6).astype(np.float64)
-    np.testing.assert_allclose(checks._correlate_valid(rec, ref),
+    np.testing.assert_allclose(signals._correlate_valid(rec, ref),
                                correlate(rec, ref, mode="valid", method="fft"), atol=1e-9)
 
 
 def test_the_audio_checks_do_not_import_scipy_signal():
     # Importing scipy.signal takes 6-8 s under Wine: most of the microphone check's 10 s.
-    code = ("import sys, numpy as np; from precheck import audio as a; "
+    code = ("import sys, numpy as np; from precheck import audio, signals as a; "
             "x = np.random.default_rng(1).standard_normal(48000) * 0.01; "
             "a.analyse_input(x, 48000); a.spectrum(x, 48000); a.level_envelope(x, 48000); "
             "a.find_test_signal(x, a.chirp(0.4, 48000), 48000, 0); "
