@@ -1,7 +1,7 @@
 """Small helpers shared by tests in several folders: ports, polling, a headless Chromium.
 
 The server processes themselves live beside their tests: tests/station/servers.py (`station
-serve`, `station collector serve`), tests/uploader/client/collector_harness.py and
+serve`, `station collector serve`), tests/uploader/collector_harness.py and
 tests/uploader/collector/conftest.py (the collector); all stop them with ``stop_process``.
 """
 from __future__ import annotations
