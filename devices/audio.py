@@ -36,6 +36,8 @@ from typing import Any, Callable, Literal, TypeVar
 
 import numpy as np
 
+from qmbase.refusal import Refusal
+
 Kind = Literal["input", "output"]
 T = TypeVar("T")
 
@@ -53,13 +55,15 @@ _HOST_API_PREFERENCE = ("Windows DirectSound", "MME", "Windows WASAPI", "ALSA", 
 _HOST_API_AVOID = ("Windows WDM-KS",)
 
 
-class AudioDeviceError(RuntimeError):
-    """A sound-device fault, told to a teacher: what happened and what to do, zh then en."""
+class AudioDeviceError(Refusal, RuntimeError):
+    """A sound-device fault, told to a teacher: what happened and what to do, zh then en.
+    ``code``: ``device`` (not there, refused) or ``timeout`` (a call that hung)."""
+
+    exit_code = 1        # the job could not be done on this headset
 
     def __init__(self, zh: str, en: str, fix_zh: str = "", fix_en: str = "",
                  code: str = "device"):
-        super().__init__(f"{zh} / {en}")
-        self.zh, self.en, self.fix_zh, self.fix_en, self.code = zh, en, fix_zh, fix_en, code
+        super().__init__(zh, en, fix_zh, fix_en, code=code)
 
 
 _FIX_ZH = "请检查耳机是否插好、在系统声音设置中已启用且未被其他程序独占，然后重新检查。"
