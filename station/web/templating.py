@@ -1,6 +1,8 @@
 """Jinja templates: the shared base beside this file, each router's beside its router."""
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
@@ -13,6 +15,17 @@ _env = Environment(
     autoescape=select_autoescape(["html"]),
 )
 templates = Jinja2Templates(env=_env)
+
+
+def clock(iso: str) -> str:
+    """An ISO time as a teacher reads it: "2026-12-03 21:52:17 (UTC+08:00)"."""
+    at = dt.datetime.fromisoformat(iso)
+    offset = at.strftime("%z")
+    zone = f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
+    return at.strftime("%Y-%m-%d %H:%M:%S") + zone
+
+
+_env.filters["clock"] = clock
 
 
 def lang_of(request: Request) -> str:

@@ -33,6 +33,9 @@ def test_status_page_in_chinese_by_default(served):
     assert "工作站状态" in page and "演唱测试" in page and "张老师" in page
     assert re.search(r'id="roster-size">2<', page)
 
+    # The computer's time as a teacher reads it, not as ISO 8601.
+    assert re.search(r'<time datetime="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC[+-]\d\d:\d\d\)</time>', page)
+
 
 def test_status_page_in_english(served):
     page = served.get("/?lang=en").text
