@@ -43,10 +43,9 @@ SITTINGS_PER_STATION = 4
 def fill(data: Path, stations: int) -> str:
     db = open_db(data)
     schools = max(1, stations // 5)
-    with db.conn:
-        db["schools"].insert_all([{"code": f"44010{i:04d}", "name": f"第{i}小学", "stations_expected": 5,
+    db.insert_all("schools", [{"code": f"44010{i:04d}", "name": f"第{i}小学", "stations_expected": 5,
                                    "contact": "张老师", "phone": "13800000000", "imported_at": now_iso()}
-                                  for i in range(schools)])
+                                for i in range(schools)])
     now = now_iso()
     uploads, sittings, heartbeats, prechecks, incidents = [], [], [], [], []
     for n in range(stations):
@@ -84,14 +83,11 @@ def fill(data: Path, stations: int) -> str:
                               "at": now, "sitting": "20260520-01", "students": "[\"0001\"]",
                               "text": "耳机无声", "action": "更换", "filed_by": "张老师", "received_at": now,
                               "handled_at": None, "handled_by": None, "handled_note": None})
-    with db.conn:
-        db["heartbeats"].insert_all(heartbeats)
-        db["prechecks"].insert_all(prechecks)
-        db["sittings"].insert_all(sittings)
-        db["uploads"].insert_all(uploads, batch_size=5000)
-        db["incidents"].insert_all(incidents)
+    for table, rows in (("heartbeats", heartbeats), ("prechecks", prechecks), ("sittings", sittings),
+                        ("uploads", uploads), ("incidents", incidents)):
+        db.insert_all(table, rows)
     token = new_admin_token(db)
-    db.conn.close()
+    db.close()
     return token
 
 
@@ -122,7 +118,7 @@ def main() -> None:
             t = time.perf_counter()
             overview.overview(db)
             inproc.append(time.perf_counter() - t)
-        db.conn.close()
+        db.close()
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

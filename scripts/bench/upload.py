@@ -319,7 +319,7 @@ def new_collector_data(parent: Path, stations: list[str]) -> tuple[Path, dict[st
     data = Path(tempfile.mkdtemp(prefix="collector-", dir=parent))
     db = open_db(data)
     tokens = {sid: register_station(db, sid) for sid in stations}
-    db.conn.close()
+    db.close()
     return data, tokens
 
 

@@ -22,6 +22,11 @@ def data_dir(given: str | None) -> Path:
     return make_private_dir(path.expanduser().resolve())
 
 
+def db_url(args) -> str | None:
+    """The index database: --db, else QM_COLLECTOR_DB, else SQLite in the data dir."""
+    return args.db or os.environ.get("QM_COLLECTOR_DB") or None
+
+
 def serve(args) -> int:
     from uploader.collector import cli
 
@@ -45,7 +50,7 @@ def serve(args) -> int:
               expected_station_version=args.expected_station_version,
               patch_idle_timeout=args.patch_idle_timeout, header_timeout=args.header_timeout,
               max_connections=args.max_connections, silent_minutes=args.silent_minutes,
-              zone=args.timezone)
+              zone=args.timezone, db_url=db_url(args))
     return 0
 
 
@@ -53,7 +58,8 @@ def add_station(args) -> int:
     from uploader.collector import cli
 
     try:
-        token = cli.add_station(args.station_id, data_dir(args.data), args.school, args.room)
+        token = cli.add_station(args.station_id, data_dir(args.data), args.school, args.room,
+                                db_url(args))
     except ValueError as exc:
         raise UsageError.of(exc) from None
     print(f"工作站 {args.station_id} 的上传令牌如下，请填入该工作站 station.toml 的 [upload] token"
@@ -66,7 +72,7 @@ def add_station(args) -> int:
 def admin_token(args) -> int:
     from uploader.collector import cli
 
-    token = cli.admin_token(data_dir(args.data))
+    token = cli.admin_token(data_dir(args.data), db_url(args))
     print("区县信息中心管理令牌（用于登录汇总看板；旧令牌已作废）：\n"
           "The district admin token (for the dashboard login; the old one is void):")
     print(token)
@@ -78,7 +84,7 @@ def schools_import(args) -> int:
     from uploader.collector.schools import SchoolsError
 
     try:
-        added, updated = cli.import_schools(args.file, data_dir(args.data))
+        added, updated = cli.import_schools(args.file, data_dir(args.data), db_url(args))
     except SchoolsError as exc:
         raise UsageError.of(exc) from None
     print(f"已导入学校名单：新增 {added} 所，更新 {updated} 所。\n"
@@ -93,7 +99,8 @@ def report(args) -> int:
         raise UsageError("请给出 --xlsx FILE 或 --csv FILE 之一。", "Give one of --xlsx FILE or --csv FILE.")
     fmt, target = ("xlsx", args.xlsx) if args.xlsx else ("csv", args.csv)
     try:
-        path = cli.report(args.form, fmt, target, data_dir(args.data), args.timezone)
+        path = cli.report(args.form, fmt, target, data_dir(args.data), args.timezone,
+                          db_url(args))
     except ValueError as exc:          # an unknown time zone
         raise UsageError.of(exc) from None
     except OSError as exc:
@@ -113,7 +120,8 @@ def import_stick(args) -> int:
     if not folder.is_dir():
         raise UsageError(f"找不到文件夹 {folder}：请检查 U 盘是否已插好、路径是否正确。",
                          f"No folder {folder}: check the stick is plugged in and the path is right.")
-    outcomes = cli.import_stick(folder, data_dir(args.data), args.storage, args.s3_endpoint_url)
+    outcomes = cli.import_stick(folder, data_dir(args.data), args.storage, args.s3_endpoint_url,
+                                db_url(args))
     if args.json:
         print_json({"sittings": [o.as_dict() for o in outcomes]})
     else:

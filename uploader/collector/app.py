@@ -5,11 +5,11 @@ import contextlib
 from importlib import metadata
 from pathlib import Path
 
-import sqlite_utils
 from fastapi import FastAPI, Request
 
 from .. import contract
 from . import auth, dashboard, incidents, pairing, stations, tus
+from .index import Index, unavailable_errors
 from .live import Live
 from .local_uploads import LocalUploadStore
 from .overview import DEFAULT_SILENT_MINUTES, DEFAULT_TIMEZONE, local_zone
@@ -40,7 +40,7 @@ def version() -> str:
 class Collector:
     """Everything a request handler needs; one per app, used from the event loop thread."""
 
-    def __init__(self, db: sqlite_utils.Database, uploads: UploadStore,
+    def __init__(self, db: Index, uploads: UploadStore,
                  expected_station_version: str | None = None,
                  patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
                  silent_minutes: float = DEFAULT_SILENT_MINUTES, zone: str = DEFAULT_TIMEZONE):
@@ -60,14 +60,14 @@ def create_app(data_dir: str | Path, storage: str | None = None,
                patch_idle_timeout: float = DEFAULT_PATCH_IDLE_TIMEOUT,
                max_open_uploads: int = DEFAULT_MAX_OPEN_UPLOADS,
                silent_minutes: float = DEFAULT_SILENT_MINUTES,
-               zone: str = DEFAULT_TIMEZONE) -> FastAPI:
+               zone: str = DEFAULT_TIMEZONE, db_url: str | None = None) -> FastAPI:
     if patch_idle_timeout <= 0:
         raise ValueError("patch_idle_timeout must be positive")
     if silent_minutes <= 0:
         raise ValueError("silent_minutes must be positive")
     local_zone(zone)  # an unknown zone stops the start, not the first page
     data_dir = Path(data_dir)
-    db = open_db(data_dir)
+    db = open_db(data_dir, db_url)
     uploads = LocalUploadStore(db, Spool(data_dir / "incoming"),
                                open_storage(storage, data_dir, s3_endpoint_url),
                                max_upload_bytes, max_open_uploads, patch_idle_timeout)
@@ -78,6 +78,7 @@ def create_app(data_dir: str | Path, storage: str | None = None,
     async def lifespan(app: FastAPI):
         uploads.recover()
         yield
+        db.close()
 
     app = FastAPI(title="qm-station collector", version=version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
@@ -92,6 +93,14 @@ def create_app(data_dir: str | Path, storage: str | None = None,
         if tus.is_tus_path(request.url.path):  # tus: every answer says its version, errors too
             answer.headers.setdefault("Tus-Resumable", contract.TUS_VERSION)
         return answer
+
+    async def index_unavailable(request: Request, exc: Exception):
+        # The database restarting or out of reach: nothing was done, and the station retries.
+        return await collector_error(request, CollectorError(503, "index_unavailable",
+                                                             headers={"Retry-After": "5"}))
+
+    for error in unavailable_errors():
+        app.add_exception_handler(error, index_unavailable)
 
     @app.get("/api/health")
     async def health():

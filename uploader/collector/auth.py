@@ -10,12 +10,10 @@ import hmac
 import secrets
 import time
 
-import sqlite_utils
 from fastapi import Request
 
-from qmbase.db import insert_row, transaction, update_row, upsert_row
-
 from .. import contract
+from .index import Index
 from .messages import CollectorError
 from .store import now_iso
 
@@ -31,7 +29,7 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def register_station(db: sqlite_utils.Database, station_id: str, school: str | None = None,
+def register_station(db: Index, station_id: str, school: str | None = None,
                      room: str | None = None) -> str:
     """Create the station, or give it a new token (the old one stops working); returns the token."""
     if not contract.safe_station_id(station_id):
@@ -41,22 +39,23 @@ def register_station(db: sqlite_utils.Database, station_id: str, school: str | N
     token = new_token()
     row = {"id": station_id, "token_sha256": token_sha256(token),
            "manifest_key": contract.signing_key(token).hex(), "created_at": now_iso()}
-    with transaction(db):  # looked up and written under one write lock: two adds do not race
-        if db.execute("SELECT 1 FROM stations WHERE id = ?", [station_id]).fetchone():
+    # Looked up and written under one lock: two adds of one station do not race.
+    with db.transaction(f"station:{station_id}"):
+        if db.one("SELECT 1 FROM stations WHERE id = ?", [station_id]):
             update = {k: v for k, v in row.items() if k != "created_at"}
             update.update({k: v for k, v in (("school", school), ("room", room)) if v is not None})
-            update_row(db, "stations", {"id": station_id}, update)
+            db.update("stations", {"id": station_id}, update)
         else:
-            insert_row(db, "stations", {**row, "school": school, "room": room})
+            db.insert("stations", {**row, "school": school, "room": room})
     return token
 
 
-def new_admin_token(db: sqlite_utils.Database) -> str:
+def new_admin_token(db: Index) -> str:
     """A fresh district admin token (only its hash is kept, so asking again replaces it)."""
     token = new_token()
-    with transaction(db):  # sessions of the old token end with it, in the same commit
-        upsert_row(db, "settings", {"key": "admin_token_sha256", "value": token_sha256(token)},
-                   pk=("key",))
+    with db.transaction():  # sessions of the old token end with it, in the same commit
+        db.upsert("settings", {"key": "admin_token_sha256", "value": token_sha256(token)},
+                  pk=("key",))
         db.execute("DELETE FROM sessions")
     return token
 
@@ -69,50 +68,50 @@ def bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def station_for(db: sqlite_utils.Database, token: str | None) -> str:
+def station_for(db: Index, token: str | None) -> str:
     """The station id of a token; 401 (before any body is read) when missing or unknown."""
     if not token:
         raise CollectorError(401, "token_missing", headers={"WWW-Authenticate": "Bearer"})
-    rows = list(db["stations"].rows_where("token_sha256 = ?", [token_sha256(token)],
-                                          select="id"))
-    if not rows:
+    station = db.value("SELECT id FROM stations WHERE token_sha256 = ?", [token_sha256(token)])
+    if station is None:
         raise CollectorError(401, "token_unknown", headers={"WWW-Authenticate": "Bearer"})
-    return rows[0]["id"]
+    return station
 
 
-def is_admin_token(db: sqlite_utils.Database, token: str | None) -> bool:
+def is_admin_token(db: Index, token: str | None) -> bool:
     if not token:
         return False
-    rows = list(db["settings"].rows_where("key = 'admin_token_sha256'"))
-    return bool(rows) and hmac.compare_digest(rows[0]["value"], token_sha256(token))
+    stored = db.value("SELECT value FROM settings WHERE key = 'admin_token_sha256'")
+    return stored is not None and hmac.compare_digest(stored, token_sha256(token))
 
 
-def new_session(db: sqlite_utils.Database) -> str:
+def new_session(db: Index) -> str:
     session = secrets.token_urlsafe(32)
-    with transaction(db):
+    # In the shared index: a dashboard signed in on one collector instance is signed in on all.
+    with db.transaction():
         db.execute("DELETE FROM sessions WHERE expires_at < ?", [time.time()])
-        insert_row(db, "sessions", {"id_sha256": token_sha256(session),
-                                    "expires_at": time.time() + SESSION_SECONDS})
+        db.insert("sessions", {"id_sha256": token_sha256(session),
+                               "expires_at": time.time() + SESSION_SECONDS})
     return session
 
 
-def is_admin(db: sqlite_utils.Database, request: Request) -> bool:
+def is_admin(db: Index, request: Request) -> bool:
     """The admin token as Bearer, or a live dashboard session cookie."""
     if is_admin_token(db, bearer(request)):
         return True
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return False
-    return db["sessions"].count_where("id_sha256 = ? AND expires_at > ?",
-                                      [token_sha256(cookie), time.time()]) > 0
+    return db.count("sessions", "id_sha256 = ? AND expires_at > ?",
+                    [token_sha256(cookie), time.time()]) > 0
 
 
-def require_admin(db: sqlite_utils.Database, request: Request) -> None:
+def require_admin(db: Index, request: Request) -> None:
     if not is_admin(db, request):
         raise CollectorError(401, "admin_required", headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_admin_write(db: sqlite_utils.Database, request: Request) -> None:
+def require_admin_write(db: Index, request: Request) -> None:
     """A district change (an incident marked handled): the admin, as JSON from the dashboard's
     own origin. The session cookie is SameSite=Strict already; the Origin and the JSON type
     refuse a form another site might post, whatever a browser makes of SameSite."""

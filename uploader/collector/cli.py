@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from . import overview, reports, schools, usb
 from .app import (DEFAULT_MAX_OPEN_UPLOADS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PATCH_IDLE_TIMEOUT,
@@ -15,7 +17,17 @@ from .app import (DEFAULT_MAX_OPEN_UPLOADS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PA
 from .auth import new_admin_token, register_station
 from .connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, guarded_protocol
 from .storage import open_storage
+from .index import Index
 from .store import open_db
+
+
+@contextlib.contextmanager
+def opened(data_dir: str | Path, db_url: str | None) -> Iterator[Index]:
+    db = open_db(data_dir, db_url)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None,
@@ -27,7 +39,7 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
           max_connections: int = DEFAULT_MAX_CONNECTIONS,
           max_open_uploads: int = DEFAULT_MAX_OPEN_UPLOADS,
           silent_minutes: float = overview.DEFAULT_SILENT_MINUTES,
-          zone: str = overview.DEFAULT_TIMEZONE) -> None:
+          zone: str = overview.DEFAULT_TIMEZONE, db_url: str | None = None) -> None:
     """Run the collector until interrupted. `fd`: an already-listening socket (tests)."""
     import uvicorn
 
@@ -35,7 +47,7 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
                      s3_endpoint_url=s3_endpoint_url,
                      expected_station_version=expected_station_version,
                      patch_idle_timeout=patch_idle_timeout, max_open_uploads=max_open_uploads,
-                     silent_minutes=silent_minutes, zone=zone)
+                     silent_minutes=silent_minutes, zone=zone, db_url=db_url)
     options = dict(log_level="info", access_log=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
                    timeout_keep_alive=30, http=guarded_protocol(header_timeout, max_connections),
                    # requests beyond this many at once get 503 (the station retries later)
@@ -50,54 +62,41 @@ def serve(host: str, port: int, data_dir: str | Path, storage: str | None = None
 
 
 def add_station(station_id: str, data_dir: str | Path, school: str | None = None,
-                room: str | None = None) -> str:
+                room: str | None = None, db_url: str | None = None) -> str:
     """Register a station (or give it a new token) and return the token; only its hash is kept.
     `school`: a code from the district's list of schools, once one is imported."""
-    db = open_db(data_dir)
-    try:
+    with opened(data_dir, db_url) as db:
         schools.check_school(db, school)
         return register_station(db, station_id, school=school, room=room)
-    finally:
-        db.conn.close()
 
 
-def import_schools(path: str | Path, data_dir: str | Path) -> tuple[int, int]:
+def import_schools(path: str | Path, data_dir: str | Path,
+                   db_url: str | None = None) -> tuple[int, int]:
     """The district's expected schools from CSV/XLSX; (added, updated). SchoolsError if bad."""
-    db = open_db(data_dir)
-    try:
+    with opened(data_dir, db_url) as db:
         return schools.import_file(db, path)
-    finally:
-        db.conn.close()
 
 
 def report(form: str, fmt: str, path: str | Path, data_dir: str | Path,
-           zone_name: str = overview.DEFAULT_TIMEZONE) -> Path:
+           zone_name: str = overview.DEFAULT_TIMEZONE, db_url: str | None = None) -> Path:
     """Write the upload-status or incidents form as xlsx or csv."""
-    db = open_db(data_dir)
-    try:
+    with opened(data_dir, db_url) as db:
         return reports.write(db, form, fmt, path, zone_name)
-    finally:
-        db.conn.close()
 
 
 def import_stick(folder: str | Path, data_dir: str | Path, storage: str | None = None,
-                 s3_endpoint_url: str | None = None) -> list[usb.Outcome]:
+                 s3_endpoint_url: str | None = None,
+                 db_url: str | None = None) -> list[usb.Outcome]:
     """Store the sealed sittings on a USB stick, each checked as an upload is checked."""
-    db = open_db(data_dir)
-    try:
+    with opened(data_dir, db_url) as db:
         return usb.import_dir(db, open_storage(storage, data_dir, s3_endpoint_url),
                               Path(data_dir) / "incoming", folder)
-    finally:
-        db.conn.close()
 
 
-def admin_token(data_dir: str | Path) -> str:
+def admin_token(data_dir: str | Path, db_url: str | None = None) -> str:
     """A new district admin token for the dashboard and GET /api/stations (replaces the old one)."""
-    db = open_db(data_dir)
-    try:
+    with opened(data_dir, db_url) as db:
         return new_admin_token(db)
-    finally:
-        db.conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--fd", type=int)
     run.add_argument("--data", required=True)
     run.add_argument("--storage")
+    run.add_argument("--db", help="postgresql://… (several instances) or sqlite:///FILE")
     run.add_argument("--s3-endpoint-url")
     run.add_argument("--max-upload-bytes", type=int, default=DEFAULT_MAX_UPLOAD_BYTES)
     run.add_argument("--tls-cert")
@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--data", required=True)
     add.add_argument("--school")
     add.add_argument("--room")
+    add.add_argument("--db")
     admin = sub.add_parser("admin-token")
     admin.add_argument("--data", required=True)
+    admin.add_argument("--db")
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.host, args.port, args.data, args.storage, args.tls_cert, args.tls_key,
@@ -137,15 +139,15 @@ def main(argv: list[str] | None = None) -> int:
               fd=args.fd, patch_idle_timeout=args.patch_idle_timeout,
               header_timeout=args.header_timeout, max_connections=args.max_connections,
               max_open_uploads=args.max_open_uploads,
-              silent_minutes=args.silent_minutes, zone=args.timezone)
+              silent_minutes=args.silent_minutes, zone=args.timezone, db_url=args.db)
     elif args.command == "add-station":
         try:
-            print(add_station(args.station_id, args.data, args.school, args.room))
+            print(add_station(args.station_id, args.data, args.school, args.room, args.db))
         except ValueError as exc:
             print(exc, file=sys.stderr)
             return 2
     else:
-        print(admin_token(args.data))
+        print(admin_token(args.data, args.db))
     return 0
 
 

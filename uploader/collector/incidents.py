@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 
-import sqlite_utils
 from fastapi import APIRouter, Request
 
 from . import auth
+from .index import Index
 from .messages import CollectorError
 from .store import now_iso
 
@@ -60,18 +60,16 @@ def check(body: dict) -> dict:
             "text": text("text", True), "action": text("action"), "filed_by": text("filed_by")}
 
 
-def store(db: sqlite_utils.Database, station: str, body: dict) -> bool:
+def store(db: Index, station: str, body: dict) -> bool:
     """Keep a station's incident; False when it was already here (a resend)."""
     row = check(body)
-    if db["incidents"].count_where("station = ? AND uid = ?", [station, row["uid"]]):
-        return False
-    with db.conn:
-        db["incidents"].insert({"station": station, **row, "received_at": now_iso(),
-                                "handled_at": None, "handled_by": None, "handled_note": None})
-    return True
+    row = {"station": station, **row, "received_at": now_iso(), "handled_at": None,
+           "handled_by": None, "handled_note": None}
+    # One statement: a resend arriving at two instances at once is still kept once.
+    return db.insert("incidents", row, ignore=True) == 1
 
 
-def rows(db: sqlite_utils.Database) -> list[dict]:
+def rows(db: Index) -> list[dict]:
     """Every incident, newest first, with its school (code and name) and category names."""
     out = []
     for r in db.query(
@@ -104,11 +102,10 @@ async def handled(station_id: str, uid: str, request: Request):
     body = await json_object(request)
     note = body.get("note") if isinstance(body.get("note"), str) else ""
     who = body.get("by") if isinstance(body.get("by"), str) else ""
-    if not state.db["incidents"].count_where("station = ? AND uid = ?", [station_id, uid]):
+    changed = state.db.update("incidents", {"station": station_id, "uid": uid}, {
+        "handled_at": now_iso(), "handled_by": who.strip()[:100] or "区县 district",
+        "handled_note": note.strip()[:MAX_TEXT]})
+    if not changed:
         raise CollectorError(404, "no_incident")
-    with state.db.conn:
-        state.db["incidents"].update((station_id, uid), {
-            "handled_at": now_iso(), "handled_by": who.strip()[:100] or "区县 district",
-            "handled_note": note.strip()[:MAX_TEXT]})
     state.live.changed()
     return {"status": "ok"}

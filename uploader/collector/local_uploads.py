@@ -17,13 +17,10 @@ import shutil
 from typing import AsyncIterator
 
 import anyio
-import sqlite_utils
-from sqlite_utils.db import NotFoundError
-
-from qmbase.db import insert_row, transaction, update_row
 
 from .. import contract
 from . import sittings
+from .index import Index
 from .locks import Hold, UploadLocks
 from .spool import Chunk, Spool, pump, truncate
 from .storage import Storage, safe_key
@@ -34,7 +31,7 @@ log = logging.getLogger("qm.collector")
 
 DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 class LocalUploadStore:
-    def __init__(self, db: sqlite_utils.Database, spool: Spool, storage: Storage,
+    def __init__(self, db: Index, spool: Spool, storage: Storage,
                  max_upload_bytes: int, max_open_uploads: int, idle_timeout: float):
         self.db, self.spool, self.storage = db, spool, storage
         self.max_upload_bytes, self.max_open_uploads = max_upload_bytes, max_open_uploads
@@ -44,10 +41,9 @@ class LocalUploadStore:
     # -- rows ---------------------------------------------------------------------------
 
     def _row(self, upload_id: str, station: str) -> dict:
-        try:
-            row = self.db["uploads"].get(upload_id)
-        except NotFoundError:
-            raise UploadRefused("not_found") from None
+        row = self.db.one("SELECT * FROM uploads WHERE id = ?", [upload_id])
+        if row is None:
+            raise UploadRefused("not_found")
         if row["station"] != station:
             raise UploadRefused("wrong_station")
         if row["state"] == "discarded":
@@ -58,8 +54,7 @@ class LocalUploadStore:
         return Upload.of(self._row(upload_id, station))
 
     def _set(self, upload_id: str, **fields) -> None:
-        with transaction(self.db):
-            update_row(self.db, "uploads", {"id": upload_id}, fields)
+        self.db.update("uploads", {"id": upload_id}, fields)
 
     def _discard(self, upload_id: str) -> None:
         self._set(upload_id, state="discarded")
@@ -85,9 +80,9 @@ class LocalUploadStore:
         # unfinished upload of the same path, left by a client restarted without its URL store,
         # is superseded. A request still running on it is asked to stop first (see locks.py).
         while True:
-            same_path = list(self.db["uploads"].rows_where(
-                "station = ? AND sitting = ? AND path = ? AND state != 'discarded'",
-                [station, sitting, path]))
+            same_path = self.db.query(
+                "SELECT * FROM uploads WHERE station = ? AND sitting = ? AND path = ? "
+                "AND state != 'discarded'", [station, sitting, path])
             running = [row["id"] for row in same_path if self.locks.locked(row["id"])]
             if not running:
                 break
@@ -107,7 +102,7 @@ class LocalUploadStore:
         for row in same_path:
             if row["state"] == "receiving":
                 self._discard(row["id"])
-        open_now = self.db["uploads"].count_where("station = ? AND state = 'receiving'", [station])
+        open_now = self.db.count("uploads", "station = ? AND state = 'receiving'", [station])
         if open_now >= self.max_open_uploads:
             raise UploadRefused("too_many_open", limit=self.max_open_uploads)
         if shutil.disk_usage(self.spool.root).free < length:
@@ -123,8 +118,7 @@ class LocalUploadStore:
                "sha256": sha256, "length": length, "offset": 0, "state": "receiving",
                "created_at": now_iso(), "finished_at": None, "signature": signature,
                "metadata": new.metadata}
-        with transaction(self.db):
-            insert_row(self.db, "uploads", row)
+        self.db.insert("uploads", row)
         if length == 0:  # nothing will be PATCHed: verify and store the empty file now
             await self._finish(row, hashlib.sha256(), start=0)
             row = {**row, "state": "done"}
@@ -134,9 +128,9 @@ class LocalUploadStore:
         """Another path of the sitting that is the same file on a case-insensitive disk."""
         folded = contract.fold(path)
         return any(contract.fold(row["path"]) == folded and row["path"] != path
-                   for row in self.db["uploads"].rows_where(
-                       "station = ? AND sitting = ? AND state != 'discarded'", [station, sitting],
-                       select="path"))
+                   for row in self.db.query(
+                       "SELECT path FROM uploads WHERE station = ? AND sitting = ? "
+                       "AND state != 'discarded'", [station, sitting]))
 
     # -- where it stands, termination --------------------------------------------------
 
@@ -240,9 +234,10 @@ class LocalUploadStore:
             self._discard(row["id"])
             raise UploadRefused("sha256_mismatch", discarded="sha256-mismatch",
                                 extra={"expected": row["sha256"], "received": whole.hexdigest()})
-        stored = next(self.db["uploads"].rows_where(
-            "station = ? AND sitting = ? AND path = ? AND state = 'done' AND id != ?",
-            [row["station"], row["sitting"], row["path"], row["id"]], limit=1), None)
+        stored = self.db.one(
+            "SELECT sha256 FROM uploads WHERE station = ? AND sitting = ? AND path = ? "
+            "AND state = 'done' AND id != ? LIMIT 1",
+            [row["station"], row["sitting"], row["path"], row["id"]])
         if stored is not None:
             if stored["sha256"] != row["sha256"]:  # two creations raced with different content
                 self._discard(row["id"])
@@ -267,7 +262,8 @@ class LocalUploadStore:
         self._mark_done(row)
 
     def manifest_key(self, station: str) -> bytes:
-        return bytes.fromhex(self.db["stations"].get(station)["manifest_key"] or "")
+        return bytes.fromhex(self.db.value("SELECT manifest_key FROM stations WHERE id = ?",
+                                           [station]) or "")
 
     def _check_manifest(self, row: dict) -> contract.ManifestCheck | None:
         """The finished manifest upload, checked as the contract says; None for other files."""
@@ -300,16 +296,16 @@ class LocalUploadStore:
             self.spool.forget(row["id"])
 
     def _mark_done(self, row: dict) -> None:
-        with transaction(self.db):
-            update_row(self.db, "uploads", {"id": row["id"]},
-                       {"state": "done", "offset": row["length"], "finished_at": now_iso()})
+        with self.db.transaction(sittings.lock(row["station"], row["sitting"])):
+            self.db.update("uploads", {"id": row["id"]},
+                           {"state": "done", "offset": row["length"], "finished_at": now_iso()})
             sittings.update_completeness(self.db, row["station"], row["sitting"])
         self.spool.forget(row["id"])
 
     # -- after a crash ------------------------------------------------------------------
 
     def recover(self) -> None:
-        receiving = list(self.db["uploads"].rows_where("state = 'receiving'"))
+        receiving = self.db.query("SELECT * FROM uploads WHERE state = 'receiving'")
         owned = {row["id"] for row in receiving}
         for part in self.spool.root.glob("*.part"):
             if part.stem not in owned:  # killed between creating one and recording it

@@ -55,6 +55,8 @@ ERRORS: dict[str, tuple[str, str]] = {
                   "The collector's disk is full; this chunk was not kept and data already received is safe. Ask the district information center to free disk space, then retry."),
     "storage_failed": ("文件已收齐但写入存储失败，暂未标记为完成。稍后重试将再次保存。",
                        "The file arrived but saving it to storage failed; it is not marked done. Retrying later saves it again."),
+    "index_unavailable": ("汇集服务器暂时连不上它的数据库，这个请求未处理，已收数据不受影响。请稍后重试（工作站会自动重试）。",
+                          "The collector cannot reach its database just now; this request was not handled and data already received is safe. Retry in a moment (stations retry by themselves)."),
     "already_stored": ("该文件已校验并保存，不能撤回。",
                        "This file was verified and stored; it cannot be withdrawn."),
     "signature_bad": ("清单签名不对，未保存。请确认站点的 [upload] token 是区县最新给出的令牌，然后重试上传。",

@@ -17,7 +17,6 @@ import json
 import time
 from datetime import datetime, timedelta, timezone, tzinfo
 
-import sqlite_utils
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_SILENT_MINUTES = 5.0
@@ -63,7 +62,7 @@ def _epoch(iso: str | None) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def _grouped(db: sqlite_utils.Database, sql: str) -> dict:
+def _grouped(db: Index, sql: str) -> dict:
     out: dict = {}
     for row in db.query(sql):
         out.setdefault(row["station"], []).append(row)
@@ -170,7 +169,7 @@ def _school(code: str, info: dict | None, stations: list[dict], incidents_open: 
     }
 
 
-def overview(db: sqlite_utils.Database, silent_minutes: float = DEFAULT_SILENT_MINUTES,
+def overview(db: Index, silent_minutes: float = DEFAULT_SILENT_MINUTES,
              now: float | None = None) -> dict:
     """Every school (the district's list first, then schools only stations name) with its
     stations, and the summary band's counts. Rates and ETAs are the live view's (`live.py`)."""
@@ -184,12 +183,12 @@ def overview(db: sqlite_utils.Database, silent_minutes: float = DEFAULT_SILENT_M
         "(SELECT max(id) FROM prechecks GROUP BY station)")}
     sits = _grouped(db, "SELECT station, sitting, kind, item, closed_at, sealed_at, seal_code, "
                         "signature_ok, files_total, bytes_total, complete, completed_at, "
-                        "received_at, via FROM sittings ORDER BY station, sealed_at, sitting")
+                        "received_at, via FROM sittings ORDER BY station, sealed_at NULLS FIRST, sitting")
     done: dict[str, dict] = {}
     for r in db.query("SELECT station, sitting, files, bytes, via FROM arrivals"):
         done.setdefault(r["station"], {})[r["sitting"]] = r
     receiving = {r["station"]: r["n"] for r in db.query(
-        "SELECT station, sum(offset) AS n FROM uploads WHERE state = 'receiving' GROUP BY station")}
+        "SELECT station, CAST(sum(\"offset\") AS BIGINT) AS n FROM uploads WHERE state = 'receiving' GROUP BY station")}
     incidents_open: dict[str, int] = {}
     for r in db.query("SELECT st.school AS school, count(*) AS n FROM incidents i LEFT JOIN "
                       "stations st ON st.id = i.station WHERE i.handled_at IS NULL GROUP BY st.school"):

@@ -10,15 +10,13 @@ token (as `add-station` does again): the old one stops working.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 
 from fastapi import APIRouter, Request
 
-from qmbase.db import insert_row, transaction
-
 from .. import contract
 from . import auth
+from .index import Index
 from .messages import CollectorError
 from .stations import collector, json_object
 from .store import now_iso
@@ -44,39 +42,24 @@ def normalise(code: str) -> str:
     return f"{raw[:4]}-{raw[4:]}" if len(raw) == LENGTH else raw
 
 
-class Misses:
-    """Wrong codes in the last minute, per client and in all (in memory: a restart forgets,
-    which only gives a guesser one more minute's handful)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._times: dict[str, list[float]] = {}
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._times.get(key, []) if now - t < WINDOW_S]
-        self._times[key] = times
-        return times
-
-    def wait_s(self, client: str) -> int:
-        """Seconds until ``client`` may try again (0: now)."""
-        now = time.monotonic()
-        with self._lock:
-            waits = [WINDOW_S - (now - times[0]) for key, limit in ((client, MISSES_PER_CLIENT), ("*", MISSES_IN_ALL))
-                     if len(times := self._recent(key, now)) >= limit]
-        return int(max(waits)) + 1 if waits else 0
-
-    def add(self, client: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in (client, "*"):
-                self._recent(key, now).append(now)
+def wait_s(db: Index, client: str) -> int:
+    """Seconds until ``client`` may try again (0: now). Wrong codes are kept in the index, so
+    the limits hold across every collector instance behind one address."""
+    now = time.time()
+    waits = []
+    for where, params, limit in (("client = ?", [client], MISSES_PER_CLIENT), ("1 = 1", [], MISSES_IN_ALL)):
+        recent = db.query(f"SELECT at FROM pairing_misses WHERE {where} AND at > ? ORDER BY at DESC "
+                          f"LIMIT {limit}", [*params, now - WINDOW_S])
+        if len(recent) >= limit:
+            waits.append(WINDOW_S - (now - recent[-1]["at"]))
+    return int(max(waits)) + 1 if waits else 0
 
 
-def _misses(request: Request) -> Misses:
-    misses = getattr(request.app.state, "pairing_misses", None)
-    if misses is None:
-        misses = request.app.state.pairing_misses = Misses()
-    return misses
+def add_miss(db: Index, client: str) -> None:
+    now = time.time()
+    with db.transaction():
+        db.execute("DELETE FROM pairing_misses WHERE at < ?", [now - WINDOW_S])
+        db.insert("pairing_misses", {"client": client, "at": now})
 
 
 @router.post("/api/stations/{station_id}/pairing")
@@ -90,9 +73,10 @@ async def make_code(station_id: str, request: Request):
     body = await json_object(request)
     code = new_code()
     expires = time.time() + TTL_S
-    with transaction(state.db):  # the new code replaces the unused ones, in one commit
+    # The new code replaces the unused ones, in one commit.
+    with state.db.transaction(f"pairing:{station_id}"):
         state.db.execute("DELETE FROM pairings WHERE station = ? AND used_at IS NULL", [station_id])
-        insert_row(state.db, "pairings", {
+        state.db.insert("pairings", {
             "code_sha256": auth.token_sha256(code), "station": station_id,
             "school": str(body.get("school") or "") or None, "room": str(body.get("room") or "") or None,
             "created_at": now_iso(), "expires_at": expires, "used_at": None})
@@ -103,22 +87,21 @@ async def make_code(station_id: str, request: Request):
 async def redeem(request: Request):
     """``{"code"}`` -> the station's id, school, room and a fresh token, once."""
     state = collector(request)
-    misses = _misses(request)
     client = request.client.host if request.client else "?"
-    wait = misses.wait_s(client)
+    wait = wait_s(state.db, client)
     if wait:
         raise CollectorError(429, "pairing_rate", headers={"Retry-After": str(wait)}, seconds=wait)
     body = await json_object(request)
     digest = auth.token_sha256(normalise(body.get("code") or ""))
-    with state.db.conn:          # marked used in the same statement that finds it: once only
-        taken = state.db.execute(
-            "UPDATE pairings SET used_at = ? WHERE code_sha256 = ? AND used_at IS NULL AND expires_at > ?",
-            [now_iso(), digest, time.time()]).rowcount
+    # Marked used in the same statement that finds it: once only, whichever instance asks.
+    taken = state.db.execute(
+        "UPDATE pairings SET used_at = ? WHERE code_sha256 = ? AND used_at IS NULL AND expires_at > ?",
+        [now_iso(), digest, time.time()])
     if taken != 1:
-        misses.add(client)
+        add_miss(state.db, client)
         raise CollectorError(403, "pairing_refused")
-    row = state.db["pairings"].get(digest)
+    row = state.db.one("SELECT * FROM pairings WHERE code_sha256 = ?", [digest])
     token = auth.register_station(state.db, row["station"], school=row["school"], room=row["room"])
-    station = state.db["stations"].get(row["station"])
+    station = state.db.one("SELECT * FROM stations WHERE id = ?", [row["station"]])
     return {"station_id": row["station"], "token": token, "school": station["school"] or "",
             "room": station["room"] or ""}

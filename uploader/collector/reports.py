@@ -15,11 +15,10 @@ import io
 from datetime import datetime, timezone
 from pathlib import Path
 
-import sqlite_utils
-
 from qmbase.tables import safe_cell
 
 from . import incidents, overview
+from .index import Index
 from .messages import UI
 
 UPLOAD_TITLE = "样本校测试工具回邮、数据上传情况上报表"
@@ -47,7 +46,7 @@ def _missing_zh(school: dict) -> str:
     return "；".join(parts)
 
 
-def upload_status_rows(db: sqlite_utils.Database, zone_name: str = overview.DEFAULT_TIMEZONE,
+def upload_status_rows(db: Index, zone_name: str = overview.DEFAULT_TIMEZONE,
                        silent_minutes: float = overview.DEFAULT_SILENT_MINUTES) -> list[list]:
     zone = overview.local_zone(zone_name)
     rows = []
@@ -63,7 +62,7 @@ def upload_status_rows(db: sqlite_utils.Database, zone_name: str = overview.DEFA
     return rows
 
 
-def incident_rows(db: sqlite_utils.Database, zone_name: str = overview.DEFAULT_TIMEZONE) -> list[list]:
+def incident_rows(db: Index, zone_name: str = overview.DEFAULT_TIMEZONE) -> list[list]:
     zone = overview.local_zone(zone_name)
     ordered = sorted(incidents.rows(db), key=lambda r: (r["at"], r["station"], r["local_id"]))
     return [[n, f"{r['station']}-{r['local_id']}", r["school_code"] or "",
@@ -122,14 +121,14 @@ def to_xlsx(title: str, headers: list[str], rows: list[list], zone_name: str) ->
     return buf.getvalue()
 
 
-def render(db: sqlite_utils.Database, form: str, fmt: str,
+def render(db: Index, form: str, fmt: str,
            zone_name: str = overview.DEFAULT_TIMEZONE) -> bytes:
     title, headers, make_rows = FORMS[form]
     rows = make_rows(db, zone_name)
     return to_xlsx(title, headers, rows, zone_name) if fmt == "xlsx" else to_csv(headers, rows)
 
 
-def write(db: sqlite_utils.Database, form: str, fmt: str, path: Path | str,
+def write(db: Index, form: str, fmt: str, path: Path | str,
           zone_name: str = overview.DEFAULT_TIMEZONE) -> Path:
     path = Path(path)
     data = render(db, form, fmt, zone_name)

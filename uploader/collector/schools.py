@@ -11,12 +11,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlite_utils
-
-from qmbase.db import transaction, upsert_row
 from qmbase.refusal import Refusal
 from qmbase.tables import TableError, read_rows
 
+from .index import Index
 from .store import now_iso
 
 HEADERS = {
@@ -104,23 +102,23 @@ def parse(path: Path | str) -> list[School]:
     return list(schools.values())
 
 
-def import_file(db: sqlite_utils.Database, path: Path | str) -> tuple[int, int]:
+def import_file(db: Index, path: Path | str) -> tuple[int, int]:
     """Import (or update) every school of the file, all or nothing; (added, updated)."""
     schools = parse(path)
-    existing = {r["code"] for r in db["schools"].rows}
+    existing = {r["code"] for r in db.query("SELECT code FROM schools")}
     now = now_iso()
-    with transaction(db):  # every school of the file, or none
+    with db.transaction():  # every school of the file, or none
         for school in schools:
-            upsert_row(db, "schools", {**school.__dict__, "imported_at": now}, pk=("code",))
+            db.upsert("schools", {**school.__dict__, "imported_at": now}, pk=("code",))
     added = sum(1 for s in schools if s.code not in existing)
     return added, len(schools) - added
 
 
-def check_school(db: sqlite_utils.Database, code: str | None) -> None:
+def check_school(db: Index, code: str | None) -> None:
     """A station may name a school only from the district's list, once there is one."""
-    if code is None or not db["schools"].count:
+    if code is None or not db.count("schools"):
         return
-    if not db["schools"].count_where("code = ?", [code]):
+    if not db.count("schools", "code = ?", [code]):
         raise ValueError(f"学校代码“{code}”不在本区县的学校名单中。请检查代码，或先用 station collector schools "
                          f"import 导入学校名单。\nThe school code '{code}' is not in the district's list of "
                          f"schools. Check the code, or import the list first (station collector schools import).")

@@ -8,8 +8,6 @@ import json
 from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 
-from qmbase.db import insert_row, transaction
-
 from . import auth, sittings
 from .messages import CollectorError
 from .store import now_iso
@@ -95,12 +93,11 @@ async def heartbeat(station_id: str, request: Request):
     body = await json_object(request)
     state = collector(request)
     open_count = body.get("sittings_open")
-    with state.db.conn:
-        state.db["heartbeats"].upsert({
-            "station": station_id, "received_at": now_iso(), "at": str(body.get("at") or ""),
-            "version": str(body.get("version") or ""),
-            "sittings_open": open_count if isinstance(open_count, int) else None,
-            "body": json.dumps(body, ensure_ascii=False)}, pk="station")
+    state.db.upsert("heartbeats", {
+        "station": station_id, "received_at": now_iso(), "at": str(body.get("at") or ""),
+        "version": str(body.get("version") or ""),
+        "sittings_open": open_count if isinstance(open_count, int) else None,
+        "body": json.dumps(body, ensure_ascii=False)}, pk=("station",))
     return {"status": "ok", "expected_station_version": state.expected_station_version}
 
 
@@ -126,8 +123,8 @@ async def precheck(station_id: str, request: Request):
     report = await json_object(request)
     check_precheck(report)
     state = collector(request)
-    with transaction(state.db):
-        insert_row(state.db, "prechecks", {
+    with state.db.transaction(f"prechecks:{station_id}"):
+        state.db.insert("prechecks", {
             "station": station_id, "received_at": now_iso(), "overall": report["overall"],
             "failing": json.dumps(failing_checks(report), ensure_ascii=False),
             "body": json.dumps(report, ensure_ascii=False)})
@@ -151,15 +148,16 @@ async def probe(request: Request):
 
 
 def station_rows(db) -> list[dict]:
-    heartbeats = {r["station"]: r for r in db["heartbeats"].rows}
+    heartbeats = {r["station"]: r for r in db.query("SELECT * FROM heartbeats")}
     prechecks = {r["station"]: r for r in db.query(
         "SELECT * FROM prechecks WHERE id IN (SELECT max(id) FROM prechecks GROUP BY station)")}
     rows = []
-    for station in db["stations"].rows_where(order_by="id"):
+    for station in db.query("SELECT * FROM stations ORDER BY id"):
         sid = station["id"]
         hb, pc = heartbeats.get(sid), prechecks.get(sid)
         seals, files_listed, files_arrived, bytes_listed, bytes_arrived = [], 0, 0, 0, 0
-        for s in db["sittings"].rows_where("station = ?", [sid], order_by="sealed_at, sitting"):
+        for s in db.query("SELECT * FROM sittings WHERE station = ? "
+                          "ORDER BY sealed_at NULLS FIRST, sitting", [sid]):
             listed = json.loads(s["files_json"])
             have = sittings.arrived(db, sid, s["sitting"], listed)
             files_listed += len(listed)

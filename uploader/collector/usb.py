@@ -21,14 +21,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlite_utils
-
-from qmbase.db import transaction, update_row
 from qmbase.refusal import Refusal
 
 from .. import contract
 from ..bundle import digest_stream
 from . import incidents, sittings
+from .index import Index
 from .messages import CollectorError
 from .storage import safe_key
 from .store import now_iso
@@ -67,7 +65,7 @@ def find_bundles(root: Path) -> list[Path]:
     return sorted(set(found))
 
 
-def import_dir(db: sqlite_utils.Database, storage, staging_root: Path, root: Path | str) -> list[Outcome]:
+def import_dir(db: Index, storage, staging_root: Path, root: Path | str) -> list[Outcome]:
     root = Path(root)
     return [import_bundle(db, storage, staging_root, folder, root) for folder in find_bundles(root)]
 
@@ -84,15 +82,15 @@ def _read_head(folder: Path) -> tuple[bytes, str, str]:
     return data, str(manifest.get("station") or ""), str(manifest.get("sitting") or "")
 
 
-def _station_key(db: sqlite_utils.Database, station: str) -> bytes:
-    rows = list(db["stations"].rows_where("id = ?", [station], select="manifest_key"))
-    if not rows:
+def _station_key(db: Index, station: str) -> bytes:
+    row = db.one("SELECT manifest_key FROM stations WHERE id = ?", [station])
+    if row is None:
         raise Refused(contract.MANIFEST, "unknown_station",
                       f"工作站 {station} 未在本汇集服务器登记。请先 station collector add-station {station}，"
                       f"或检查这是否是本区县的 U 盘。",
                       f"Station {station} is not registered on this collector. Add it first "
                       f"(station collector add-station {station}), or check the stick is this district's.")
-    return bytes.fromhex(rows[0]["manifest_key"] or "")
+    return bytes.fromhex(row["manifest_key"] or "")
 
 
 def _stage(folder: Path, entry: dict, staging: Path) -> Path:
@@ -120,13 +118,14 @@ def _stage(folder: Path, entry: dict, staging: Path) -> Path:
     return target
 
 
-def _done(db: sqlite_utils.Database, station: str, sitting: str) -> dict[str, str]:
+def _done(db: Index, station: str, sitting: str) -> dict[str, str]:
     """Path -> SHA-256 of the files of a sitting already stored (by either way)."""
-    return {r["path"]: r["sha256"] for r in db["uploads"].rows_where(
-        "station = ? AND sitting = ? AND state = 'done'", [station, sitting], select="path, sha256")}
+    return {r["path"]: r["sha256"] for r in db.query(
+        "SELECT path, sha256 FROM uploads WHERE station = ? AND sitting = ? AND state = 'done'",
+        [station, sitting])}
 
 
-def _keep_incidents(db: sqlite_utils.Database, station: str, data: bytes | None) -> None:
+def _keep_incidents(db: Index, station: str, data: bytes | None) -> None:
     """A school without a network sends its incidents sealed in the bundle: file them as the
     network would have (a later network delivery of the same incident changes nothing)."""
     if data is None:
@@ -167,7 +166,7 @@ def _refusal(check: contract.ManifestCheck) -> Refused:
                    f"incompatible software. Nothing was stored.")
 
 
-def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder: Path,
+def import_bundle(db: Index, storage, staging_root: Path, folder: Path,
                   root: Path) -> Outcome:
     shown = str(folder.relative_to(root)) if folder != root else "."
     outcome = Outcome(shown, "", folder.name, "refused")
@@ -187,9 +186,9 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
         files = check.files
         outcome.seal_code = check.seal_code
         manifest_sha = hashlib.sha256(data).hexdigest()
-        known = list(db["sittings"].rows_where("station = ? AND sitting = ? AND signature_ok = 1",
-                                               [station, sitting], select="manifest_sha256"))
-        if known and known[0]["manifest_sha256"] != manifest_sha:
+        known = db.one("SELECT manifest_sha256 FROM sittings WHERE station = ? AND sitting = ? "
+                       "AND signature_ok = 1", [station, sitting])
+        if known and known["manifest_sha256"] != manifest_sha:
             raise Refused(contract.MANIFEST, "other_seal",
                           "该场次已用另一份封签交来，已封存的数据不会被替换。请联系该校核对电子封签。",
                           "This sitting already came with another seal; sealed data is never replaced. "
@@ -220,17 +219,16 @@ def import_bundle(db: sqlite_utils.Database, storage, staging_root: Path, folder
             sha, size = wanted[path]
             storage.put(staged[path], safe_key(station, sitting, path))
             now = now_iso()
-            with db.conn:
-                db["uploads"].insert({"id": "usb-" + os.urandom(12).hex(), "station": station,
-                                      "sitting": sitting, "path": path, "sha256": sha,
-                                      "length": size, "offset": size, "state": "done",
-                                      "created_at": now, "finished_at": now, "via": "usb",
-                                      "signature": signature if path == contract.MANIFEST else None})
-        if not known:
-            with transaction(db):  # recorded as come by hand, or not at all
+            db.insert("uploads", {"id": "usb-" + os.urandom(12).hex(), "station": station,
+                                  "sitting": sitting, "path": path, "sha256": sha,
+                                  "length": size, "offset": size, "state": "done",
+                                  "created_at": now, "finished_at": now, "via": "usb",
+                                  "signature": signature if path == contract.MANIFEST else None})
+        with db.transaction(sittings.lock(station, sitting)):
+            if not known:  # recorded as come by hand, or not at all
                 sittings.record_manifest(db, station, sitting, data, check)
-                update_row(db, "sittings", {"station": station, "sitting": sitting}, {"via": "usb"})
-        sittings.update_completeness(db, station, sitting)
+                db.update("sittings", {"station": station, "sitting": sitting}, {"via": "usb"})
+            sittings.update_completeness(db, station, sitting)
         _keep_incidents(db, station, sealed_incidents)
         outcome.status = "stored"
         return outcome
