@@ -9,13 +9,15 @@ from fastapi import FastAPI, Request
 
 from .. import contract
 from . import auth, dashboard, incidents, pairing, stations, tus
-from .index import Index, unavailable_errors
+from .index import POSTGRESQL, Index, unavailable_errors
 from .live import Live
 from .local_uploads import LocalUploadStore
+from .locks import UploadLocks
+from .s3_uploads import S3UploadStore
 from .overview import DEFAULT_SILENT_MINUTES, DEFAULT_TIMEZONE, local_zone
 from .messages import CollectorError
 from .spool import Spool
-from .storage import open_storage
+from .storage import S3Storage, open_storage
 from .store import open_db
 from .uploads import UploadRefused, UploadStore
 
@@ -68,9 +70,15 @@ def create_app(data_dir: str | Path, storage: str | None = None,
     local_zone(zone)  # an unknown zone stops the start, not the first page
     data_dir = Path(data_dir)
     db = open_db(data_dir, db_url)
-    uploads = LocalUploadStore(db, Spool(data_dir / "incoming"),
-                               open_storage(storage, data_dir, s3_endpoint_url),
-                               max_upload_bytes, max_open_uploads, patch_idle_timeout)
+    stored = open_storage(storage, data_dir, s3_endpoint_url)
+    uploads: UploadStore
+    if db.dialect == POSTGRESQL and isinstance(stored, S3Storage):
+        # Several instances: bytes so far in S3, one writer per upload across instances.
+        uploads = S3UploadStore(db, stored, data_dir / "buffers", max_upload_bytes,
+                                max_open_uploads, patch_idle_timeout, UploadLocks())
+    else:
+        uploads = LocalUploadStore(db, Spool(data_dir / "incoming"), stored, max_upload_bytes,
+                                   max_open_uploads, patch_idle_timeout)
     state = Collector(db, uploads, expected_station_version, patch_idle_timeout,
                       silent_minutes, zone)
 

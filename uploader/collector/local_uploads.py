@@ -58,6 +58,23 @@ class LocalUploadStore:
 
     def _discard(self, upload_id: str) -> None:
         self._set(upload_id, state="discarded")
+        self._drop_partial(upload_id)
+
+    # -- where the bytes so far live: the local spool (s3_uploads.py: S3 multipart) ------
+
+    def _open_partial(self, upload_id: str, length: int) -> dict:
+        """Make room for a new upload's bytes; returns the row's fields that say where."""
+        if shutil.disk_usage(self.spool.root).free < length:
+            raise UploadRefused("disk_full")
+        try:
+            self.spool.create(upload_id)
+        except OSError as exc:
+            if exc.errno in DISK_FULL:
+                raise UploadRefused("disk_full") from None
+            raise
+        return {}
+
+    def _drop_partial(self, upload_id: str) -> None:
         self.spool.remove(upload_id)
 
     def _busy(self) -> UploadRefused:
@@ -105,16 +122,9 @@ class LocalUploadStore:
         open_now = self.db.count("uploads", "station = ? AND state = 'receiving'", [station])
         if open_now >= self.max_open_uploads:
             raise UploadRefused("too_many_open", limit=self.max_open_uploads)
-        if shutil.disk_usage(self.spool.root).free < length:
-            raise UploadRefused("disk_full")
         upload_id = os.urandom(16).hex()
-        try:
-            self.spool.create(upload_id)
-        except OSError as exc:
-            if exc.errno in DISK_FULL:
-                raise UploadRefused("disk_full") from None
-            raise
-        row = {"id": upload_id, "station": station, "sitting": sitting, "path": path,
+        where = self._open_partial(upload_id, length)
+        row = {**where, "id": upload_id, "station": station, "sitting": sitting, "path": path,
                "sha256": sha256, "length": length, "offset": 0, "state": "receiving",
                "created_at": now_iso(), "finished_at": None, "signature": signature,
                "metadata": new.metadata}

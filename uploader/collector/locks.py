@@ -58,6 +58,10 @@ class UploadLocks:
             except TimeoutError:
                 raise busy from None
 
+    def fence(self, hold: Hold) -> None:
+        """Inside the transaction that records what a holder wrote: refuse when the hold is no
+        longer the upload's. In one process a holder lets go only after recording."""
+
     @contextlib.asynccontextmanager
     async def hold(self, upload_id: str, busy: Exception):
         await self.take_over(upload_id, busy)
