@@ -164,6 +164,7 @@ def postgres_server():
     try:
         server.start()
     except RuntimeError as exc:
+        server.close()
         pytest.fail(str(exc))
     yield server
     server.close()
@@ -184,6 +185,7 @@ def s3_server(tmp_path_factory):
     try:
         server.start()
     except RuntimeError as exc:
+        server.close()
         pytest.fail(str(exc))
     yield server
     server.close()

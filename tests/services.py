@@ -238,7 +238,11 @@ class PostgresServer:
             self.databases.clear()
 
     def __enter__(self) -> "PostgresServer":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -321,7 +325,11 @@ class S3Server:
             self.proc = None
 
     def __enter__(self) -> "S3Server":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(self, *exc) -> None:
         self.close()

@@ -62,6 +62,30 @@ def test_killed_server_recovers_what_was_committed(postgres_server, postgres_url
         assert conn.execute("SELECT n FROM t").fetchall() == [(1,)]
 
 
+def test_a_server_the_machine_runs_is_used_not_started(postgres_server, monkeypatch):
+    """QM_TEST_POSTGRES_URL: databases made on that server and dropped at the end; the server
+    itself is never stopped or restarted. (Pointed here at the session's own cluster.)"""
+    from tests.services import PostgresServer
+
+    monkeypatch.setenv("QM_TEST_POSTGRES_URL", postgres_server.admin_url)
+    existing = PostgresServer().start()
+    assert not existing.owned and existing.port == postgres_server.port
+    url = existing.new_database()
+    name = url.rsplit("/", 1)[1]
+    held = psycopg.connect(url, autocommit=True)   # left open: the drop must not wait for it
+    held.execute("SELECT 1")
+    with pytest.raises(RuntimeError, match="did not start"):
+        existing.restart()
+    existing.close()
+    with pytest.raises(psycopg.OperationalError):  # DROP DATABASE ... WITH (FORCE) ended it
+        held.execute("SELECT 1")
+    held.close()
+    with psycopg.connect(postgres_server.admin_url) as admin:
+        assert admin.execute("SELECT count(*) FROM pg_database WHERE datname = %s",
+                             (name,)).fetchone() == (0,)
+        assert admin.execute("SELECT 1").fetchone() == (1,)      # and it still runs
+
+
 # -- moto's S3 server: the multipart rules ---------------------------------------------------
 
 @pytest.fixture
