@@ -154,20 +154,22 @@ def station(data_dir):
     return run
 
 
+def running(service):
+    """A tests/services.py service, started for a fixture; a failed start says what to install."""
+    try:
+        with service:
+            yield service
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A private PostgreSQL cluster for the whole run (tests/services.py), or the server
     QM_TEST_POSTGRES_URL names. Tests keep apart by each using its own database."""
     from tests.services import PostgresServer
 
-    server = PostgresServer()
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.close()
-        pytest.fail(str(exc))
-    yield server
-    server.close()
+    yield from running(PostgresServer())
 
 
 @pytest.fixture
@@ -181,14 +183,7 @@ def s3_server(tmp_path_factory):
     """moto's S3 server in its own process for the whole run (tests/services.py)."""
     from tests.services import S3Server
 
-    server = S3Server(log=tmp_path_factory.mktemp("s3") / "moto.log")
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.close()
-        pytest.fail(str(exc))
-    yield server
-    server.close()
+    yield from running(S3Server(log=tmp_path_factory.mktemp("s3") / "moto.log"))
 
 
 @pytest.fixture

@@ -62,6 +62,26 @@ POSTGRES_ROOT = Path("/usr/lib/postgresql")
 SUPERUSER = "postgres"              # the cluster's superuser, whoever owns its files
 
 
+class Service:
+    """A service a test or a benchmark starts and always cleans up: ``with X() as x:``."""
+
+    def start(self):
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.close()                # a half-started service leaves nothing behind
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def postgres_bin() -> Path:
     """The bin dir of the newest PostgreSQL installed from Debian's packages."""
     versions = sorted((p for p in POSTGRES_ROOT.glob("*/bin/initdb")),
@@ -73,7 +93,7 @@ def postgres_bin() -> Path:
     return versions[-1].parent
 
 
-class PostgresServer:
+class PostgresServer(Service):
     """A private PostgreSQL cluster on 127.0.0.1 (or the one QM_TEST_POSTGRES_URL names)."""
 
     def __init__(self, admin_url: str | None = None, max_connections: int = 200):
@@ -237,18 +257,8 @@ class PostgresServer:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             self.databases.clear()
 
-    def __enter__(self) -> "PostgresServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class S3Server:
+class S3Server(Service):
     """moto's S3 server in its own process on 127.0.0.1 (why moto: see the module docstring)."""
 
     CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -323,13 +333,3 @@ class S3Server:
         if self.proc:
             stop_process(self.proc)
             self.proc = None
-
-    def __enter__(self) -> "S3Server":
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.close()

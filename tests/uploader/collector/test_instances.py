@@ -23,6 +23,21 @@ def serve_has_db_flag() -> bool:
     return "--db" in help_text
 
 
+def send(instance: CollectorInstance, token: str, sitting: str, path: str) -> bytes:
+    """One generated file uploaded through `instance` in three PATCHes; returns its bytes."""
+    data = os.urandom(300_000)
+    tus = Tus(instance.url, token, sitting)
+    try:
+        tus.upload(data, chunk=100_000, path=path)
+    finally:
+        tus.http.close()
+    return data
+
+
+def stored(s3_server, bucket: str, key: str) -> bytes:
+    return s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
 @pytest.fixture
 def instances(tmp_path, s3_server, s3_bucket):
     """Factory: instance n on the given database (None: its own SQLite) and the test's bucket."""
@@ -42,12 +57,8 @@ def instances(tmp_path, s3_server, s3_bucket):
 def test_an_instance_stores_to_s3_dies_and_comes_back_on_its_port(instances, s3_server, s3_bucket):
     instance = instances()
     token = instance.token("add-station", "S01")
-    data = os.urandom(300_000)
-    tus = Tus(instance.url, token, "SIT-1")
-    tus.upload(data, chunk=100_000, path="recordings/0001-1.flac")
-    tus.http.close()
-    stored = s3_server.client().get_object(Bucket=s3_bucket, Key="district/S01/SIT-1/recordings/0001-1.flac")
-    assert stored["Body"].read() == data
+    data = send(instance, token, "SIT-1", "recordings/0001-1.flac")
+    assert stored(s3_server, s3_bucket, "district/S01/SIT-1/recordings/0001-1.flac") == data
 
     instance.kill()
     assert instance.proc.returncode == -9
@@ -86,9 +97,5 @@ def test_two_instances_on_one_postgres_serve_the_same_station(instances, postgre
         pytest.skip("`station collector serve` has no --db yet (issue 17: the PostgreSQL port)")
     first, second = instances(postgres_url), instances(postgres_url)
     token = first.token("add-station", "S01")   # registered through one, used on the other
-    data = os.urandom(200_000)
-    tus = Tus(second.url, token, "SIT-2")
-    tus.upload(data, chunk=100_000, path="results.csv")
-    tus.http.close()
-    stored = s3_server.client().get_object(Bucket=s3_bucket, Key="district/S01/SIT-2/results.csv")
-    assert stored["Body"].read() == data
+    data = send(second, token, "SIT-2", "results.csv")
+    assert stored(s3_server, s3_bucket, "district/S01/SIT-2/results.csv") == data
