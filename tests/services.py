@@ -37,7 +37,12 @@ against the real server, so a moto upgrade that changes one fails there, not in 
   - NOT enforced: ``UploadPart`` or ``CompleteMultipartUpload`` naming an aborted or already
     completed upload answers HTTP 500 (moto raises a KeyError), not S3's 404 ``NoSuchUpload``.
     Code that must tell "the upload is gone" from "the store failed" cannot be tested on
-    moto for those two calls: ask ListParts (which does answer ``NoSuchUpload``);
+    moto for those two calls: ask ListParts (which does answer ``NoSuchUpload``). botocore
+    retries a 500 (with back-off) before the caller sees it. A part whose ``Content-MD5`` or
+    ``x-amz-checksum-sha256`` does not match its body is stored, not refused with S3's
+    ``BadDigest``: a digest sent with a part proves nothing on moto. Parts listed out of order
+    at completion give ``EntityTooSmall`` (or succeed if all are >= 5 MiB), not
+    ``InvalidPartOrder``;
   - moto keeps every object in its process (parts over ~5 MiB spill to temporary files) and
     CompleteMultipartUpload joins the parts in memory: a 1 GiB object costs moto 2 GiB or
     more while it completes. It is one threaded werkzeug process: figures measured against
