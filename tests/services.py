@@ -111,18 +111,27 @@ class PostgresServer(Service):
         self.running = False
 
     # -- the cluster's files and commands ------------------------------------------------
-    def _as_owner(self) -> list[str]:
-        """PostgreSQL will not run as root: as root, run its commands as `postgres`."""
+    @staticmethod
+    def _owner():
+        """Who owns the cluster: PostgreSQL will not run as root, so as root the `postgres`
+        system user (its passwd entry), else whoever runs the tests (None)."""
         if os.geteuid() != 0:
-            return []
-        try:
-            import pwd
+            return None
+        import pwd
 
-            pwd.getpwnam(SUPERUSER)
+        try:
+            return pwd.getpwnam(SUPERUSER)
         except KeyError:
             raise RuntimeError("running as root but there is no `postgres` user to run "
                                "PostgreSQL as: apt-get install postgresql creates it") from None
-        return ["runuser", "-u", SUPERUSER, "--"]
+
+    def _give(self, path: Path) -> None:
+        owner = self._owner()
+        if owner:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    def _as_owner(self) -> list[str]:
+        return ["runuser", "-u", SUPERUSER, "--"] if self._owner() else []
 
     def _run(self, *command: str, timeout: float = 120) -> subprocess.CompletedProcess:
         result = subprocess.run([*self._as_owner(), *command], capture_output=True, text=True,
@@ -148,12 +157,8 @@ class PostgresServer(Service):
     def _init(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="qm-postgres-"))
         (self.root / "sockets").mkdir()
-        if os.geteuid() == 0:
-            import pwd
-
-            owner = pwd.getpwnam(SUPERUSER)
-            for path in (self.root, self.root / "sockets"):
-                os.chown(path, owner.pw_uid, owner.pw_gid)
+        for path in (self.root, self.root / "sockets"):
+            self._give(path)
         bin_dir = postgres_bin()
         self._pg_ctl = str(bin_dir / "pg_ctl")
         # --no-sync: only initdb's own final flush of the new cluster is skipped (a test cluster
@@ -177,11 +182,7 @@ class PostgresServer(Service):
         text = "".join(f"{key} = {value}\n" for key, value in settings.items())
         conf = self.data / "postgresql.auto.conf"
         conf.write_text(text)
-        if os.geteuid() == 0:
-            import pwd
-
-            owner = pwd.getpwnam(SUPERUSER)
-            os.chown(conf, owner.pw_uid, owner.pw_gid)
+        self._give(conf)
 
     def _pg_ctl_start(self) -> None:
         self._run(self._pg_ctl, "start", "-w", "-t", "60", "-D", str(self.data),
@@ -224,7 +225,8 @@ class PostgresServer(Service):
 
     def kill(self) -> None:
         """Stop with no shutdown at all (``pg_ctl -m immediate``: every process quits at once,
-        no checkpoint); the next ``start()`` runs crash recovery, as after a power cut."""
+        no checkpoint); the next ``start()`` runs crash recovery, as after the server crashed.
+        (Not a power cut: what was written but not yet flushed stays in the OS's cache.)"""
         if not self.owned:
             raise RuntimeError("cannot kill a server the tests did not start (QM_TEST_POSTGRES_URL)")
         self.stop("immediate")
