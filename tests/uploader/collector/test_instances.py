@@ -1,26 +1,16 @@
 """The drills' collector instances: real `station collector serve` processes on S3 (moto's
-server), killed, restarted and balanced. Until `collector serve` has ``--db`` (issue 17), the
-instances run with it omitted (each its own SQLite); the shared-PostgreSQL test runs as soon
-as ``--db`` appears in `station collector serve --help`."""
+server), killed, restarted, balanced, and two of them on one PostgreSQL database."""
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import httpx
 import pytest
 
 from .balancer import Balancer
 from .conftest import Tus
-from .instances import ROOT, CollectorInstance
-
-
-def serve_has_db_flag() -> bool:
-    help_text = subprocess.run([sys.executable, "-m", "station.cli", "collector", "serve", "--help"],
-                               capture_output=True, text=True, cwd=ROOT, timeout=60).stdout
-    return "--db" in help_text
+from .instances import CollectorInstance
 
 
 def send(instance: CollectorInstance, token: str, sitting: str, path: str) -> bytes:
@@ -93,8 +83,6 @@ def test_the_balancer_moves_stations_off_a_killed_instance(instances):
 
 def test_two_instances_on_one_postgres_serve_the_same_station(instances, postgres_url, s3_server,
                                                               s3_bucket):
-    if not serve_has_db_flag():
-        pytest.skip("`station collector serve` has no --db yet (issue 17: the PostgreSQL port)")
     first, second = instances(postgres_url), instances(postgres_url)
     token = first.token("add-station", "S01")   # registered through one, used on the other
     data = send(second, token, "SIT-2", "results.csv")
