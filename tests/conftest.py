@@ -36,7 +36,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 # the Windows Python (scripts/test-windows) a test needing one is skipped before it starts, so
 # no Linux script is ever handed to Wine (which would run it natively, with Windows paths).
 LINUX_ONLY_MARKS = ("linux_only", "audio", "serial", "browser")
-LINUX_ONLY_FIXTURES = ("headset", "sing_into_mic", "pty_pair")
+LINUX_ONLY_FIXTURES = ("headset", "sing_into_mic", "pty_pair", "postgres_server")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -152,3 +152,41 @@ def station(data_dir):
         return result
 
     return run
+
+
+def running(service):
+    """A tests/services.py service, started for a fixture; a failed start says what to install."""
+    try:
+        with service:
+            yield service
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL cluster for the whole run (tests/services.py), or the server
+    QM_TEST_POSTGRES_URL names. Tests keep apart by each using its own database."""
+    from tests.services import PostgresServer
+
+    yield from running(PostgresServer())
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database of this test's own: its postgresql:// URL."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server in its own process for the whole run (tests/services.py)."""
+    from tests.services import S3Server
+
+    yield from running(S3Server(log=tmp_path_factory.mktemp("s3") / "moto.log"))
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A fresh, empty bucket of this test's own on ``s3_server``: its name."""
+    return s3_server.new_bucket()

@@ -37,9 +37,8 @@ class Proxy:
                 client, _ = self.server.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:
+            upstream = self._connect()
+            if upstream is None:
                 client.close()
                 continue
             with self.lock:
@@ -53,6 +52,14 @@ class Proxy:
                     self.stalls_left -= 1
                     stall = self.stall_after
             threading.Thread(target=self._pump, args=(client, upstream, reset, stall), daemon=True).start()
+
+    def _connect(self) -> socket.socket | None:
+        """The upstream end of a new connection, None if the target refuses it (the
+        balancer in tests/uploader/collector/balancer.py picks among several here)."""
+        try:
+            return socket.create_connection(self.target)
+        except OSError:
+            return None
 
     def _pump(self, client: socket.socket, upstream: socket.socket, reset: int | None, stall: int | None) -> None:
         """Both directions of one connection in one thread, so a reset closes sockets no other
