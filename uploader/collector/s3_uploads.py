@@ -209,16 +209,35 @@ class S3UploadStore(LocalUploadStore):
                              "ORDER BY number", [upload_id])
 
     def _clean(self, upload_id: str, multipart_id: str | None) -> None:
-        try:
-            if multipart_id:
+        """Abort the multipart upload (if still open) and delete what is under .partial/<id>/.
+        Leftovers after a failure cost space only (README: an S3 lifecycle rule sweeps them)."""
+        if multipart_id and self.multipart_open(upload_id, multipart_id):
+            try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, UploadId=multipart_id,
                                                    Key=self.partial_key(upload_id, "data"))
+            except Exception as exc:
+                log.warning("aborting upload %s in S3 failed: %s", upload_id, type(exc).__name__)
+        try:
             listed = self.client.list_objects_v2(Bucket=self.bucket,
                                                  Prefix=self.partial_key(upload_id, ""))
             for item in listed.get("Contents", []):
                 self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
-        except Exception as exc:  # leftovers cost space only; S3 lifecycle rules sweep them
+        except Exception as exc:
             log.warning("cleaning up upload %s in S3 failed: %s", upload_id, type(exc).__name__)
+
+    def multipart_open(self, upload_id: str, multipart_id: str) -> bool:
+        """Whether S3 still has the multipart upload open (ListParts answers NoSuchUpload once
+        it is completed or aborted; an UploadPart to it would fail)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.list_parts(Bucket=self.bucket, Key=self.partial_key(upload_id, "data"),
+                                   UploadId=multipart_id, MaxParts=1)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                return False
+            raise
 
     # -- hooks of the upload rules ------------------------------------------------------
 
@@ -255,7 +274,9 @@ class S3UploadStore(LocalUploadStore):
             raise
         except Exception as exc:
             chunk.close()
-            raise self._storage_refusal(exc, start) from None
+            refusal = await anyio.to_thread.run_sync(
+                self._storage_refusal, exc, start, row["id"], chunk.multipart_id)
+            raise refusal from None
         except BaseException:
             chunk.close()
             raise
@@ -286,8 +307,20 @@ class S3UploadStore(LocalUploadStore):
         except Exception as exc:
             log.warning("deleting an old tail failed: %s", type(exc).__name__)
 
-    def _storage_refusal(self, exc: Exception, offset: int) -> UploadRefused:
-        log.error("S3 failed during an upload: %s", type(exc).__name__)
+    def _storage_refusal(self, exc: Exception, offset: int, upload_id: str | None = None,
+                         multipart_id: str | None = None) -> UploadRefused:
+        """S3 failed: the client resends from ``offset`` later. Unless the multipart upload is
+        gone (completed by a try whose answer or copy was lost): then no part can be added and
+        the upload is discarded, so the station sends the file again as a new upload."""
+        log.error("S3 failed during upload %s: %s", upload_id, type(exc).__name__)
+        if upload_id and multipart_id:
+            try:
+                gone = not self.multipart_open(upload_id, multipart_id)
+            except Exception:
+                gone = False  # S3 still unreachable: try again later
+            if gone:
+                self._discard(upload_id)
+                return UploadRefused("storage_failed", discarded="storage-failed")
         return UploadRefused("storage_failed", offset=offset)
 
     # -- finish: assemble, verify, then copy to the final key ---------------------------
@@ -317,7 +350,9 @@ class S3UploadStore(LocalUploadStore):
         except Exception as exc:
             # Nothing of this PATCH is recorded: the client resends its last chunk, which
             # ships as new parts and assembles again once S3 is back.
-            raise self._storage_refusal(exc, start) from None
+            refusal = await anyio.to_thread.run_sync(
+                self._storage_refusal, exc, start, upload_id, chunk.multipart_id)
+            raise refusal from None
         if digest != row["sha256"]:
             self._discard(upload_id)
             raise UploadRefused("sha256_mismatch", discarded="sha256-mismatch",
@@ -347,7 +382,9 @@ class S3UploadStore(LocalUploadStore):
                 await anyio.to_thread.run_sync(lambda: self.client.copy(
                     {"Bucket": self.bucket, "Key": data_key}, self.bucket, key))
             except Exception as exc:
-                raise self._storage_refusal(exc, start) from None
+                refusal = await anyio.to_thread.run_sync(
+                    self._storage_refusal, exc, start, upload_id, chunk.multipart_id)
+                raise refusal from None
         with self.db.transaction(f"upload:{upload_id}", sittings.lock(row["station"], row["sitting"])):
             self.locks.fence(hold)
             for part in chunk.parts:
@@ -361,24 +398,13 @@ class S3UploadStore(LocalUploadStore):
 
     def _assemble(self, upload_id: str, multipart_id: str, parts: list[dict], whole,
                   row: dict) -> tuple[str, bytes | None]:
-        """Complete the multipart upload (unless an earlier try did) and return the assembled
+        """Complete the multipart upload and return the assembled
         file's SHA-256, from the running hash or by reading it back; and the manifest's bytes."""
-        from botocore.exceptions import ClientError
-
         data_key = self.partial_key(upload_id, "data")
-        try:
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=data_key, UploadId=multipart_id,
-                MultipartUpload={"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]}
-                                           for p in parts]})
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                raise
-            # Completed by an earlier try whose copy failed: the assembled object is there.
-            head = self.client.head_object(Bucket=self.bucket, Key=data_key)
-            if head["ContentLength"] != row["length"]:
-                raise
-            whole = None
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=data_key, UploadId=multipart_id,
+            MultipartUpload={"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]}
+                                       for p in parts]})
         data = None
         if whole is None or row["path"] == contract.MANIFEST:
             digest = hashlib.sha256()
