@@ -420,8 +420,27 @@ class S3UploadStore(LocalUploadStore):
         return whole.hexdigest(), data
 
     def recover(self) -> None:
-        """Nothing to repair: the index never counts a byte S3 does not hold, and what S3 holds
-        past the index (parts of a killed request) is never assembled."""
+        """At start-up nothing needs repair: the index never counts a byte S3 does not hold,
+        and what S3 holds past the index (parts of a killed request) is never assembled. What
+        a killed instance left to clean up is swept: ``.partial/<id>/`` of every upload that
+        is finished or discarded."""
+        prefix = self.storage.object_key(".partial/")
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/")
+            ids = [common["Prefix"][len(prefix):].rstrip("/")
+                   for page in pages for common in page.get("CommonPrefixes", [])]
+        except Exception as exc:  # storage down at start-up: the next start sweeps
+            log.warning("listing unfinished uploads in S3 failed: %s", type(exc).__name__)
+            return
+        for at in range(0, len(ids), 500):
+            batch = ids[at:at + 500]
+            marks = ", ".join("?" for _ in batch)
+            receiving = {row["id"] for row in self.db.query(
+                f"SELECT id FROM uploads WHERE state = 'receiving' AND id IN ({marks})", batch)}
+            for upload_id in batch:
+                if upload_id not in receiving:
+                    self._clean(upload_id, None)
 
 
 class _Window:
