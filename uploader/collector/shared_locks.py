@@ -15,8 +15,10 @@ writers apart: the upload store checks ``fence(hold)`` inside the transaction th
 an offset. It locks the hold's row, so a takeover waits for that commit or comes before the
 check and is seen by it: a request that lost its hold never records an offset.
 
-Statements run in worker threads (the renewal in its own): a database that does not answer
-must not freeze the event loop, and a renewal that hangs is noticed as one that failed.
+The statements of taking, waiting and letting go run in worker threads (the renewal in its
+own): a database that does not answer must not freeze the event loop, and a renewal that hangs
+is noticed as one that failed. ``locked`` and ``fence`` run where they are called (``fence``
+must: inside the caller's transaction); each is one short statement.
 """
 from __future__ import annotations
 

@@ -78,8 +78,10 @@ def _own_postgres():
 @pytest.fixture
 def pg_url(request) -> str:
     """A fresh database of this test's own (tests/services.py's `postgres_url` once on main)."""
-    if "postgres_url" in request.fixturenames or _has_fixture(request, "postgres_url"):
+    try:
         return request.getfixturevalue("postgres_url")
+    except pytest.FixtureLookupError:
+        pass
     import psycopg
 
     port = request.getfixturevalue("_own_postgres")
@@ -88,10 +90,6 @@ def pg_url(request) -> str:
         c.execute(f'DROP DATABASE IF EXISTS "{name}"')
         c.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql://postgres@127.0.0.1:{port}/{name}"
-
-
-def _has_fixture(request, name: str) -> bool:
-    return bool(request._fixturemanager.getfixturedefs(name, request.node))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
