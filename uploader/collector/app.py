@@ -12,7 +12,7 @@ from . import auth, dashboard, incidents, pairing, stations, tus
 from .index import POSTGRESQL, Index, unavailable_errors
 from .live import Live
 from .local_uploads import LocalUploadStore
-from .locks import UploadLocks
+from .shared_locks import SharedLocks
 from .s3_uploads import S3UploadStore
 from .overview import DEFAULT_SILENT_MINUTES, DEFAULT_TIMEZONE, local_zone
 from .messages import CollectorError
@@ -75,7 +75,7 @@ def create_app(data_dir: str | Path, storage: str | None = None,
     if db.dialect == POSTGRESQL and isinstance(stored, S3Storage):
         # Several instances: bytes so far in S3, one writer per upload across instances.
         uploads = S3UploadStore(db, stored, data_dir / "buffers", max_upload_bytes,
-                                max_open_uploads, patch_idle_timeout, UploadLocks())
+                                max_open_uploads, patch_idle_timeout, SharedLocks(db))
     else:
         uploads = LocalUploadStore(db, Spool(data_dir / "incoming"), stored, max_upload_bytes,
                                    max_open_uploads, patch_idle_timeout)
@@ -86,6 +86,8 @@ def create_app(data_dir: str | Path, storage: str | None = None,
     async def lifespan(app: FastAPI):
         uploads.recover()
         yield
+        if isinstance(uploads.locks, SharedLocks):
+            await uploads.locks.close()  # this instance's holds let go now, not at lease end
         db.close()
 
     app = FastAPI(title="qm-station collector", version=version(), lifespan=lifespan,

@@ -105,7 +105,26 @@ class LocalUploadStore:
                 break
             for upload_id in running:
                 await self.locks.take_over(upload_id, self._busy())
-        # No await from here to the insert: under one event loop this is atomic.
+        # The decision and the insert in one transaction holding the path's lock: atomic
+        # across collector instances on PostgreSQL (and, with no await, in one event loop).
+        superseded: list[str] = []
+        with self.db.transaction(f"path:{station}/{sitting}/{path}"):
+            upload = self._create_row(station, new, signature, superseded)
+        for upload_id in superseded:  # their bytes go once the new row is committed
+            self._drop_partial(upload_id)
+        if upload.length == 0 and not upload.done:
+            # Nothing will be PATCHed: verify and store the empty file now.
+            row = self.db.one("SELECT * FROM uploads WHERE id = ?", [upload.id])
+            await self._finish(row, hashlib.sha256(), start=0)
+            upload = self.get(upload.id, station)
+        return upload
+
+    def _create_row(self, station: str, new: NewUpload, signature: str | None,
+                    superseded: list[str]) -> Upload:
+        sitting, path, sha256, length = new.sitting, new.path, new.sha256, new.length
+        same_path = self.db.query(
+            "SELECT * FROM uploads WHERE station = ? AND sitting = ? AND path = ? "
+            "AND state != 'discarded'", [station, sitting, path])
         for row in same_path:
             if row["state"] == "done":
                 if row["sha256"] != sha256 or row["length"] != length:
@@ -118,7 +137,8 @@ class LocalUploadStore:
             raise UploadRefused("path_taken", path=path)
         for row in same_path:
             if row["state"] == "receiving":
-                self._discard(row["id"])
+                self._set(row["id"], state="discarded")
+                superseded.append(row["id"])
         open_now = self.db.count("uploads", "station = ? AND state = 'receiving'", [station])
         if open_now >= self.max_open_uploads:
             raise UploadRefused("too_many_open", limit=self.max_open_uploads)
@@ -129,9 +149,6 @@ class LocalUploadStore:
                "created_at": now_iso(), "finished_at": None, "signature": signature,
                "metadata": new.metadata}
         self.db.insert("uploads", row)
-        if length == 0:  # nothing will be PATCHed: verify and store the empty file now
-            await self._finish(row, hashlib.sha256(), start=0)
-            row = {**row, "state": "done"}
         return Upload.of(row)
 
     def _same_name_other_case(self, station: str, sitting: str, path: str) -> bool:

@@ -389,9 +389,13 @@ class S3UploadStore(LocalUploadStore):
             self.locks.fence(hold)
             for part in chunk.parts:
                 self.db.insert("upload_parts", {"upload_id": upload_id, **part}, ignore=True)
-            self.db.update("uploads", {"id": upload_id},
-                           {"state": "done", "offset": row["length"], "tail_key": None,
-                            "finished_at": now_iso()})
+            # Only an upload still receiving becomes done (one superseded meanwhile stays
+            # discarded: its file, verified, was copied, and its successor finds it stored).
+            if not self.db.execute(
+                    "UPDATE uploads SET state = 'done', \"offset\" = ?, tail_key = NULL, "
+                    "finished_at = ? WHERE id = ? AND state = 'receiving'",
+                    [row["length"], now_iso(), upload_id]):
+                raise UploadRefused("gone")
             sittings.update_completeness(self.db, row["station"], row["sitting"])
         self.running.forget(upload_id)
         CLEANERS.submit(self._clean, upload_id, None)

@@ -10,7 +10,7 @@ import pytest
 
 from uploader import contract
 from uploader.collector.auth import register_station
-from uploader.collector.locks import UploadLocks
+from uploader.collector.shared_locks import SharedLocks
 from uploader.collector.s3_uploads import MIN_PART, PART_SIZE, S3UploadStore
 from uploader.collector.storage import S3Storage
 from uploader.collector.store import open_db
@@ -33,7 +33,7 @@ def instances(tmp_path, postgres_url, s3_server, s3_bucket, monkeypatch):
         n = len(made)
         db = open_db(tmp_path / f"i{n}", postgres_url)
         store = S3UploadStore(db, S3Storage(s3_bucket, "2026", s3_server.endpoint_url),
-                              tmp_path / f"i{n}" / "buffers", 1 << 32, 100, 5.0, UploadLocks())
+                              tmp_path / f"i{n}" / "buffers", 1 << 32, 100, 5.0, SharedLocks(db))
         made.append(store)
         return store
 
