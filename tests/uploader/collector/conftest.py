@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import signal
 import socket
 import ssl
@@ -83,36 +84,56 @@ class Collector:
         self.sock.close()
 
 
-def collectors(tmp: Path):
+def collectors(tmp: Path, new_database=None):
+    """``new_database``: None keeps each collector's index in SQLite in its data dir; else a
+    callable giving a fresh PostgreSQL database, one per data dir (a restart keeps its own)."""
     servers: list[Collector] = []
+    databases: dict[Path, str] = {}
 
     def make(*extra_args: str, data_dir: Path | None = None, wrapper=None,
              stations=("S01", "S02", "S03"), start: bool = True, ca_file=None) -> Collector:
         d = data_dir or tmp / f"collector{len(servers)}"
         d.mkdir(parents=True, exist_ok=True)
+        db_url = None
+        if new_database is not None:
+            db_url = databases.setdefault(d, databases.get(d) or new_database())
+            extra_args = ("--db", db_url, *extra_args)
         server = Collector(d, list(extra_args), wrapper, ca_file)
-        server.tokens = {sid: add_station(sid, d, school=f"学校{sid}", room=f"考场{sid}")
+        server.db_url = db_url
+        server.tokens = {sid: add_station(sid, d, school=f"学校{sid}", room=f"考场{sid}",
+                                          db_url=db_url)
                          for sid in stations}
-        server.admin = admin_token(d)
+        server.admin = admin_token(d, db_url)
         servers.append(server)
         return server.start() if start else server
 
     return make, servers
 
 
+@pytest.fixture(scope="module")
+def collector_index(request):
+    """Where the collectors of a module keep their index: SQLite (None), or PostgreSQL when a
+    module asks (``pytestmark`` parametrising this with "postgresql") or QM_TEST_COLLECTOR_DB
+    says so for the whole run."""
+    kind = getattr(request, "param", None) or os.environ.get("QM_TEST_COLLECTOR_DB", "sqlite")
+    if kind == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_server").new_database
+
+
 @pytest.fixture
-def collector_factory(tmp_path):
-    make, servers = collectors(tmp_path)
+def collector_factory(tmp_path, collector_index):
+    make, servers = collectors(tmp_path, collector_index)
     yield make
     for server in servers:
         server.stop()
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory):
+def collector(tmp_path_factory, collector_index):
     """One collector per test module (starting one costs a second); tests keep apart by using
     their own sitting (see `tus_for`)."""
-    make, servers = collectors(tmp_path_factory.mktemp("collector"))
+    make, servers = collectors(tmp_path_factory.mktemp("collector"), collector_index)
     yield make("--max-upload-bytes", str(64 * 1024 * 1024))
     for server in servers:
         server.stop()
