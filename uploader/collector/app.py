@@ -7,6 +7,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 
+from qmbase.platform import make_private_dir
+
 from .. import contract
 from . import auth, dashboard, incidents, pairing, stations, tus
 from .index import POSTGRESQL, Index, unavailable_errors
@@ -68,7 +70,8 @@ def create_app(data_dir: str | Path, storage: str | None = None,
     if silent_minutes <= 0:
         raise ValueError("silent_minutes must be positive")
     local_zone(zone)  # an unknown zone stops the start, not the first page
-    data_dir = Path(data_dir)
+    # Private whatever the index: TLS keys, PATCH buffers, the SQLite index if there is one.
+    data_dir = make_private_dir(Path(data_dir))
     db = open_db(data_dir, db_url)
     stored = open_storage(storage, data_dir, s3_endpoint_url)
     uploads: UploadStore

@@ -142,7 +142,17 @@ class Index:
 
     # -- dialect -----------------------------------------------------------------------
 
+    @contextlib.contextmanager
     def _connection(self):
+        """The open transaction's connection, else one borrowed for a statement."""
+        conn = self._current.get()
+        if conn is not None:
+            yield conn
+            return
+        with self._borrow() as conn:
+            yield conn
+
+    def _borrow(self):
         raise NotImplementedError
 
     def _begin(self, locks: list[str]):
@@ -177,11 +187,7 @@ class SqliteIndex(Index):
         self.conn.execute("PRAGMA synchronous=FULL")
 
     @contextlib.contextmanager
-    def _connection(self):
-        conn = self._current.get()
-        if conn is not None:
-            yield conn
-            return
+    def _borrow(self):
         with self._lock:
             yield self.conn
 
@@ -236,14 +242,8 @@ class PostgresIndex(Index):
             converted = self._sql[sql] = to_format_style(sql)
         return converted
 
-    @contextlib.contextmanager
-    def _connection(self):
-        conn = self._current.get()
-        if conn is not None:
-            yield conn
-            return
-        with self.pool.connection() as conn:
-            yield conn
+    def _borrow(self):
+        return self.pool.connection()
 
     @contextlib.contextmanager
     def _begin(self, locks: list[str]):

@@ -332,8 +332,11 @@ class S3UploadStore(LocalUploadStore):
             raise UploadRefused("sha256_mismatch", discarded="sha256-mismatch",
                                 extra={"expected": row["sha256"], "received": whole.hexdigest()})
         key = self.storage.object_key(safe_key(row["station"], row["sitting"], row["path"]))
-        await anyio.to_thread.run_sync(
-            lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=b""))
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=b""))
+        except Exception as exc:  # left receiving: the station's next creation tries again
+            raise self._storage_refusal(exc, 0) from None
         with self.db.transaction(sittings.lock(row["station"], row["sitting"])):
             self.db.update("uploads", {"id": row["id"]},
                            {"state": "done", "offset": 0, "finished_at": now_iso()})

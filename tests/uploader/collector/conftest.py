@@ -110,13 +110,16 @@ def collectors(tmp: Path, new_database=None):
     return make, servers
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def collector_index(request):
-    """Where the collectors of a module keep their index: SQLite (None), or PostgreSQL when a
-    module asks (``pytestmark`` parametrising this with "postgresql") or QM_TEST_COLLECTOR_DB
-    says so for the whole run."""
-    kind = getattr(request, "param", None) or os.environ.get("QM_TEST_COLLECTOR_DB", "sqlite")
-    if kind == "sqlite":
+    """Where the collectors of a module keep their index: every module's tests run once on
+    SQLite in the data dir (None: the district's collector) and once on PostgreSQL (a fresh
+    database per data dir: the province's), the same migrations and the same answers.
+    QM_TEST_COLLECTOR_DB=sqlite|postgresql runs only one."""
+    only = os.environ.get("QM_TEST_COLLECTOR_DB")
+    if only and only != request.param:
+        pytest.skip(f"QM_TEST_COLLECTOR_DB={only}")
+    if request.param == "sqlite":
         return None
     return request.getfixturevalue("postgres_server").new_database
 

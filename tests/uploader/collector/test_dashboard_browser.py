@@ -34,9 +34,9 @@ def district(collector_factory, tmp_path):
     data = tmp_path / "district"
     data.mkdir()
     (tmp_path / "schools.csv").write_text(SCHOOLS, encoding="utf-8")
-    import_schools(tmp_path / "schools.csv", data)
     server = collector_factory(data_dir=data, stations=(), start=False)
-    server.tokens = {sid: add_station(sid, data, school=school, room="201")
+    import_schools(tmp_path / "schools.csv", data, server.db_url)
+    server.tokens = {sid: add_station(sid, data, school=school, room="201", db_url=server.db_url)
                      for sid, school in (("S01", "4401001"), ("S02", "4401002"), ("S03", "4401003"))}
     server.start()
     for sid, status in (("S01", "pass"), ("S02", "fail")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import subprocess
 import sys
@@ -21,8 +22,10 @@ from uploader.collector.cli import add_station
 STATION = str(Path(sys.executable).with_name("station"))
 
 
-def station_cmd(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([STATION, *args], capture_output=True, text=True, timeout=120)
+def station_cmd(*args: str, db_url: str | None = None) -> subprocess.CompletedProcess:
+    """``db_url``: the collector's index when it is not SQLite in --data (QM_COLLECTOR_DB)."""
+    env = {**os.environ, **({"QM_COLLECTOR_DB": db_url} if db_url else {})}
+    return subprocess.run([STATION, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 def write_xlsx(path: Path, rows: list[list]) -> Path:
@@ -88,10 +91,11 @@ def district(collector_factory, tmp_path):
     data = tmp_path / "district"
     data.mkdir()
     xlsx = write_xlsx(tmp_path / "schools.xlsx", SCHOOLS)
-    assert station_cmd("collector", "schools", "import", str(xlsx), "--data", str(data)).returncode == 0
     server = collector_factory(data_dir=data, stations=(), start=False)
-    server.tokens = {"S01": add_station("S01", data, school="4401001", room="201"),
-                     "S02": add_station("S02", data, school="4401002", room="101")}
+    assert station_cmd("collector", "schools", "import", str(xlsx), "--data", str(data),
+                       db_url=server.db_url).returncode == 0
+    server.tokens = {"S01": add_station("S01", data, school="4401001", room="201", db_url=server.db_url),
+                     "S02": add_station("S02", data, school="4401002", room="101", db_url=server.db_url)}
     return server.start()
 
 
@@ -142,7 +146,7 @@ def test_both_forms_cell_by_cell(district, tus_for, tmp_path):
 
     form = tmp_path / "upload.xlsx"
     out = station_cmd("collector", "report", "upload-status", "--data", str(district.data_dir),
-                      "--xlsx", str(form))
+                      "--xlsx", str(form), db_url=district.db_url)
     assert out.returncode == 0, out.stderr
     sheet = openpyxl.load_workbook(form).active
     assert sheet["A1"].value == "样本校测试工具回邮、数据上传情况上报表"
@@ -168,7 +172,7 @@ def test_both_forms_cell_by_cell(district, tus_for, tmp_path):
 
     form = tmp_path / "incidents.xlsx"
     assert station_cmd("collector", "report", "incidents", "--data", str(district.data_dir),
-                       "--xlsx", str(form)).returncode == 0
+                       "--xlsx", str(form), db_url=district.db_url).returncode == 0
     sheet = openpyxl.load_workbook(form).active
     assert sheet["A1"].value == "应急事件上报表"
     assert [c.value for c in sheet[3]] == [
@@ -188,7 +192,7 @@ def test_both_forms_cell_by_cell(district, tus_for, tmp_path):
     # The same forms as CSV, and from the dashboard.
     csv_form = tmp_path / "incidents.csv"
     assert station_cmd("collector", "report", "incidents", "--data", str(district.data_dir),
-                       "--csv", str(csv_form)).returncode == 0
+                       "--csv", str(csv_form), db_url=district.db_url).returncode == 0
     rows = list(csv.reader(io.StringIO(csv_form.read_text("utf-8-sig"))))
     assert rows[0][:3] == ["序号", "事件编号", "学校代码"] and rows[2][9] == "'=学生头晕"
     download = httpx.get(district.url + "/reports/upload-status.xlsx",
@@ -196,4 +200,5 @@ def test_both_forms_cell_by_cell(district, tus_for, tmp_path):
     assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
     assert openpyxl.load_workbook(io.BytesIO(download.content)).active["B4"].value == "4401001"
     assert httpx.get(district.url + "/reports/incidents.csv").status_code == 401
-    assert station_cmd("collector", "report", "incidents", "--data", str(district.data_dir)).returncode == 2
+    assert station_cmd("collector", "report", "incidents", "--data", str(district.data_dir),
+                       db_url=district.db_url).returncode == 2

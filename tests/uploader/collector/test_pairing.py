@@ -2,13 +2,13 @@
 one, a station redeems it once for its token, and wrong guesses are slowed down."""
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import httpx
 import pytest
 
 from uploader.collector import pairing
+from uploader.collector.store import open_db
 
 
 def _make(collector, station: str, **body) -> dict:
@@ -53,9 +53,8 @@ def test_a_new_code_ends_the_old_one_and_pairing_again_replaces_the_token(collec
 
 def test_an_expired_code_is_refused(collector):
     made = _make(collector, "P03")
-    db = sqlite3.connect(collector.data_dir / "collector.db")
-    with db:
-        db.execute("UPDATE pairings SET expires_at = ? WHERE station = 'P03'", [time.time() - 1])
+    db = open_db(collector.data_dir, collector.db_url)
+    db.execute("UPDATE pairings SET expires_at = ? WHERE station = 'P03'", [time.time() - 1])
     db.close()
     assert _redeem(collector, made["code"]).status_code == 403
 
@@ -79,7 +78,7 @@ def test_wrong_guesses_are_slowed_down_and_only_the_code_is_stored(collector_fac
     slowed = _redeem(server, made["code"])           # even the right code waits now
     assert slowed.status_code == 429 and int(slowed.headers["Retry-After"]) > 0
     assert "秒后再试" in slowed.json()["message_zh"]
-    db = sqlite3.connect(server.data_dir / "collector.db")
-    stored = db.execute("SELECT code_sha256 FROM pairings").fetchall()
+    db = open_db(server.data_dir, server.db_url)
+    stored = db.query("SELECT code_sha256 FROM pairings")
     db.close()
     assert made["code"] not in str(stored)

@@ -47,7 +47,7 @@ def test_replaced_token_stops_working(collector, tus_for):
     tus = tus_for("S03")
     assert tus.create(b"abc", station="S03").status_code == 201
     # A new token for S03: the old one is void from now on.
-    collector.tokens["S03"] = add_station("S03", collector.data_dir)
+    collector.tokens["S03"] = add_station("S03", collector.data_dir, db_url=collector.db_url)
     assert tus.create(b"abcd", station="S03").status_code == 401
     assert tus_for("S03").create(b"abcd", station="S03").status_code == 201
 

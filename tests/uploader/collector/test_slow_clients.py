@@ -3,11 +3,12 @@ real collector: they are closed, and they cannot crowd out the stations."""
 from __future__ import annotations
 
 import socket
-import sqlite3
 import time
 
 import httpx
 import pytest
+
+from uploader.collector.store import open_db
 
 
 def port_of(server) -> int:
@@ -116,9 +117,9 @@ def test_a_station_sending_reports_in_a_loop_keeps_only_the_newest(collector_fac
         for n in range(105):
             assert client.post("/api/stations/S01/precheck", json={**report, "n": n}).status_code == 200
         client.post("/api/stations/S02/precheck", json=report)  # refused: another station's
-    conn = sqlite3.connect(server.data_dir / "collector.db")
+    db = open_db(server.data_dir, server.db_url)
     try:
-        kept = [row[0] for row in conn.execute("SELECT body FROM prechecks WHERE station = 'S01' ORDER BY id")]
+        kept = [row["body"] for row in db.query("SELECT body FROM prechecks WHERE station = 'S01' ORDER BY id")]
     finally:
-        conn.close()
+        db.close()
     assert len(kept) == 100 and '"n": 104' in kept[-1] and kept[0].endswith('"n": 5}')
