@@ -42,8 +42,15 @@ def serve(args) -> int:
         raise UsageError("--silent-minutes 须大于 0。", "--silent-minutes must be more than 0.")
     folder = data_dir(args.data)
     scheme = "https" if args.tls_cert else "http"
+    index = db_url(args)
+    if index:
+        from uploader.collector.index import redact
+
+        where = f"索引 / index: {redact(index)}，本机数据 / local data: {folder}"
+    else:
+        where = f"数据 / data: {folder}"
     print(f"区县汇集服务器已启动 / collector running: {scheme}://{args.host}:{args.port}/  "
-          f"（数据 / data: {folder}）", flush=True)
+          f"（{where}）", flush=True)
     cli.serve(args.host, args.port, folder, storage=args.storage, tls_cert=args.tls_cert,
               tls_key=args.tls_key, max_upload_bytes=args.max_upload_mib * 1024 * 1024,
               s3_endpoint_url=args.s3_endpoint_url,

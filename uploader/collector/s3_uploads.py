@@ -14,10 +14,13 @@ by the index, so a request that lost its lease can never overwrite a part its su
 recorded; the recording transaction is fenced on the lease too.
 
 The whole-file SHA-256 is checked before a file counts as stored. The instance that received
-every byte fed its running hash as they came (the usual case: no second reading). After a
-resume on another instance, or a restart, the running hash is gone (hashlib cannot be saved)
-and the assembled object is read back once and hashed. Assembly goes to ``.partial/<id>/data``;
-only a verified file is copied to its final key, so a wrong file is never visible there.
+every byte fed its running hash as they came (the usual case): the hash is checked before the
+multipart upload is completed, so a wrong file never reaches its key. After a resume on
+another instance, or a restart, the running hash is gone (hashlib cannot be saved, and S3
+cannot read parts before completion): the file is completed at its key, read back once and
+hashed before its upload is marked done; a mismatch deletes it. Until then it is not counted
+anywhere (not arrived, its sitting not complete), as any file still uploading. The multipart
+upload is created at the file's key so that completing it is the store: no copy.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,6 +53,7 @@ MIN_PART = 5 * 1024 * 1024      # S3's smallest part but the last
 PART_SIZE = 8 * 1024 * 1024     # shipped as soon as this much is buffered
 MAX_PARTS = 10_000              # S3's part numbers: 1 … 10 000
 READ_BLOCK = 4 * 1024 * 1024
+MULTIPART_GRACE_S = 3600.0
 # Cleaning up after a discarded upload (abort the multipart upload, delete its objects) runs
 # here, off the request: the upload is already marked discarded, nothing waits for it.
 CLEANERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qm-s3-clean")
@@ -94,6 +99,7 @@ class PartsChunk:
             self.store.read_into(row["tail_key"], self.file)
             self.buffered = self.file.tell()
         self.tail_key: str | None = None
+        self.whole_file: bytes | None = None
 
     def _open_buffer(self) -> None:
         fd, name = tempfile.mkstemp(dir=self.buffer_dir, suffix=".buf")
@@ -131,6 +137,9 @@ class PartsChunk:
     def keep(self) -> None:
         """What is left goes to S3 too: the last part when the file ends here, else the tail."""
         ends = self.row["offset"] + self.received == self.row["length"]
+        if ends and self.buffered == self.row["length"] and self.row["path"] == contract.MANIFEST:
+            self.file.seek(0)  # the whole manifest is here: checked without reading it back
+            self.whole_file = self.file.read()
         if ends and self.buffered:
             self._ship()  # the last part may be under S3's minimum
         elif self.buffered:
@@ -160,9 +169,15 @@ class S3UploadStore(LocalUploadStore):
     def partial_key(self, upload_id: str, name: str) -> str:
         return self.storage.object_key(f".partial/{upload_id}/{name}")
 
+    def multipart_key(self, upload_id: str) -> str:
+        """The multipart upload's key is the file's own: completed there, S3 joins the parts
+        in place (no copy of a 4 GiB file in the last PATCH)."""
+        row = self.db.one("SELECT station, sitting, path FROM uploads WHERE id = ?", [upload_id])
+        return self.final_key(row)
+
     def start_multipart(self, upload_id: str) -> str:
         answer = self.client.create_multipart_upload(Bucket=self.bucket,
-                                                     Key=self.partial_key(upload_id, "data"))
+                                                     Key=self.multipart_key(upload_id))
         multipart_id = answer["UploadId"]
         # Recorded at once: an instance killed before its first part is recorded leaves no
         # multipart upload nobody knows of (the next PATCH would start another).
@@ -171,7 +186,7 @@ class S3UploadStore(LocalUploadStore):
         recorded = self.db.value("SELECT multipart_id FROM uploads WHERE id = ?", [upload_id])
         if recorded != multipart_id:  # another instance started one first: use that one
             self.client.abort_multipart_upload(Bucket=self.bucket, UploadId=multipart_id,
-                                               Key=self.partial_key(upload_id, "data"))
+                                               Key=self.multipart_key(upload_id))
         return recorded
 
     def next_part_number(self, upload_id: str) -> int:
@@ -182,7 +197,7 @@ class S3UploadStore(LocalUploadStore):
         return int(number)
 
     def put_part(self, upload_id: str, multipart_id: str, number: int, file, size: int) -> str:
-        answer = self.client.upload_part(Bucket=self.bucket, Key=self.partial_key(upload_id, "data"),
+        answer = self.client.upload_part(Bucket=self.bucket, Key=self.multipart_key(upload_id),
                                          UploadId=multipart_id, PartNumber=number,
                                          Body=_Window(file, size), ContentLength=size)
         return answer["ETag"]
@@ -214,7 +229,7 @@ class S3UploadStore(LocalUploadStore):
         if multipart_id and self.multipart_open(upload_id, multipart_id):
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, UploadId=multipart_id,
-                                                   Key=self.partial_key(upload_id, "data"))
+                                                   Key=self.multipart_key(upload_id))
             except Exception as exc:
                 log.warning("aborting upload %s in S3 failed: %s", upload_id, type(exc).__name__)
         try:
@@ -231,7 +246,7 @@ class S3UploadStore(LocalUploadStore):
         from botocore.exceptions import ClientError
 
         try:
-            self.client.list_parts(Bucket=self.bucket, Key=self.partial_key(upload_id, "data"),
+            self.client.list_parts(Bucket=self.bucket, Key=self.multipart_key(upload_id),
                                    UploadId=multipart_id, MaxParts=1)
             return True
         except ClientError as exc:
@@ -344,22 +359,12 @@ class S3UploadStore(LocalUploadStore):
 
     async def _finish_parts(self, row: dict, chunk: PartsChunk, whole, start: int,
                             hold: Hold) -> None:
+        """Every byte is in S3: verify, complete the multipart upload at the file's key (S3
+        joins the parts there, no copy), mark the upload done. Nothing of this PATCH is
+        recorded unless all of it succeeds: the client's resend of its last chunk retries."""
         upload_id = row["id"]
-        parts = self.recorded_parts(upload_id) + chunk.parts
-        data_key = self.partial_key(upload_id, "data")
-        try:
-            digest, data = await anyio.to_thread.run_sync(
-                self._assemble, upload_id, chunk.multipart_id, parts, whole, row)
-        except Exception as exc:
-            # Nothing of this PATCH is recorded: the client resends its last chunk, which
-            # ships as new parts and assembles again once S3 is back.
-            refusal = await anyio.to_thread.run_sync(
-                self._storage_refusal, exc, start, upload_id, chunk.multipart_id)
-            raise refusal from None
-        if digest != row["sha256"]:
-            self._discard(upload_id)
-            raise UploadRefused("sha256_mismatch", discarded="sha256-mismatch",
-                                extra={"expected": row["sha256"], "received": digest})
+        if whole is not None and whole.hexdigest() != row["sha256"]:
+            self._refuse_mismatch(row, whole.hexdigest())
         stored = self.db.one(
             "SELECT sha256 FROM uploads WHERE station = ? AND sitting = ? AND path = ? "
             "AND state = 'done' AND id != ? LIMIT 1",
@@ -368,32 +373,32 @@ class S3UploadStore(LocalUploadStore):
             self._discard(upload_id)
             raise UploadRefused("path_taken", path=row["path"])
         check = None
-        if row["path"] == contract.MANIFEST:
-            check = contract.verify_manifest(data, row.get("signature"),
-                                             self.manifest_key(row["station"]),
-                                             row["station"], row["sitting"])
-            if not check.ok:
-                self._discard(upload_id)
-                if check.code == "signature_bad":
-                    raise UploadRefused("signature_bad", discarded="signature", detail=check.detail)
-                raise UploadRefused(check.code, detail=check.detail)
+        if row["path"] == contract.MANIFEST and chunk.whole_file is not None:
+            check = self._check_manifest_bytes(row, chunk.whole_file)
         if stored is None:
-            key = self.storage.object_key(safe_key(row["station"], row["sitting"], row["path"]))
+            parts = self.recorded_parts(upload_id) + chunk.parts
             try:
-                if check is not None:
-                    sittings.record_manifest(self.db, row["station"], row["sitting"], data, check)
-                await anyio.to_thread.run_sync(lambda: self.client.copy(
-                    {"Bucket": self.bucket, "Key": data_key}, self.bucket, key))
+                digest, data = await anyio.to_thread.run_sync(
+                    self._complete, row, chunk.multipart_id, parts, whole is None,
+                    row["path"] == contract.MANIFEST and check is None)
             except Exception as exc:
                 refusal = await anyio.to_thread.run_sync(
                     self._storage_refusal, exc, start, upload_id, chunk.multipart_id)
                 raise refusal from None
+            if digest is not None and digest != row["sha256"]:
+                await anyio.to_thread.run_sync(self._delete, self.final_key(row))
+                self._refuse_mismatch(row, digest)
+            if data is not None:
+                check = self._check_manifest_bytes(row, data, delete=True)
+            if check is not None:
+                sittings.record_manifest(self.db, row["station"], row["sitting"],
+                                         chunk.whole_file or data, check)
         with self.db.transaction(f"upload:{upload_id}", sittings.lock(row["station"], row["sitting"])):
             self.locks.fence(hold)
             for part in chunk.parts:
                 self.db.insert("upload_parts", {"upload_id": upload_id, **part}, ignore=True)
             # Only an upload still receiving becomes done (one superseded meanwhile stays
-            # discarded: its file, verified, was copied, and its successor finds it stored).
+            # discarded: its file, verified, is at its key, and its successor finds it stored).
             if not self.db.execute(
                     "UPDATE uploads SET state = 'done', \"offset\" = ?, tail_key = NULL, "
                     "finished_at = ? WHERE id = ? AND state = 'receiving'",
@@ -401,36 +406,57 @@ class S3UploadStore(LocalUploadStore):
                 raise UploadRefused("gone")
             sittings.update_completeness(self.db, row["station"], row["sitting"])
         self.running.forget(upload_id)
-        CLEANERS.submit(self._clean, upload_id, None)
+        # Stored already by another upload: this one's multipart upload is aborted, not completed.
+        CLEANERS.submit(self._clean, upload_id, chunk.multipart_id if stored else None)
 
-    def _assemble(self, upload_id: str, multipart_id: str, parts: list[dict], whole,
-                  row: dict) -> tuple[str, bytes | None]:
-        """Complete the multipart upload and return the assembled
-        file's SHA-256, from the running hash or by reading it back; and the manifest's bytes."""
-        data_key = self.partial_key(upload_id, "data")
+    def final_key(self, row: dict) -> str:
+        return self.storage.object_key(safe_key(row["station"], row["sitting"], row["path"]))
+
+    def _refuse_mismatch(self, row: dict, digest: str) -> None:
+        self._discard(row["id"])
+        raise UploadRefused("sha256_mismatch", discarded="sha256-mismatch",
+                            extra={"expected": row["sha256"], "received": digest})
+
+    def _check_manifest_bytes(self, row: dict, data: bytes,
+                              delete: bool = False) -> contract.ManifestCheck:
+        """The contract's check of a finished manifest; a refused one is discarded (and, when it
+        had to be assembled at its key to be read, deleted there)."""
+        check = contract.verify_manifest(data, row.get("signature"),
+                                         self.manifest_key(row["station"]),
+                                         row["station"], row["sitting"])
+        if check.ok:
+            return check
+        if delete:
+            self._delete(self.final_key(row))
+        self._discard(row["id"])
+        if check.code == "signature_bad":  # signed under an older token: a new creation re-signs
+            raise UploadRefused("signature_bad", discarded="signature", detail=check.detail)
+        raise UploadRefused(check.code, detail=check.detail)
+
+    def _complete(self, row: dict, multipart_id: str, parts: list[dict], rehash: bool,
+                  read: bool) -> tuple[str | None, bytes | None]:
+        """Complete the multipart upload at the file's key. ``rehash``: the running hash is
+        not here (the upload was resumed on this instance, or it restarted), so the file is
+        read back once and its SHA-256 returned; ``read``: its bytes too (a manifest too big to
+        have been held)."""
+        key = self.final_key(row)
         self.client.complete_multipart_upload(
-            Bucket=self.bucket, Key=data_key, UploadId=multipart_id,
+            Bucket=self.bucket, Key=key, UploadId=multipart_id,
             MultipartUpload={"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]}
                                        for p in parts]})
-        data = None
-        if whole is None or row["path"] == contract.MANIFEST:
-            digest = hashlib.sha256()
-            sink = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024, dir=self.buffer_dir)
-            with sink:
-                self.read_into(data_key, sink if row["path"] == contract.MANIFEST else None, digest)
-                if row["path"] == contract.MANIFEST:
-                    sink.seek(0)
-                    data = sink.read()
-            if whole is not None and whole.hexdigest() != digest.hexdigest():
-                raise OSError("assembled object differs from the bytes received")
-            return digest.hexdigest(), data
-        return whole.hexdigest(), data
+        if not (rehash or read):
+            return None, None
+        digest = hashlib.sha256()
+        with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024, dir=self.buffer_dir) as sink:
+            self.read_into(key, sink if read else None, digest)
+            sink.seek(0)
+            return digest.hexdigest(), (sink.read() if read else None)
 
     def recover(self) -> None:
         """At start-up nothing needs repair: the index never counts a byte S3 does not hold,
         and what S3 holds past the index (parts of a killed request) is never assembled. What
         a killed instance left to clean up is swept: ``.partial/<id>/`` of every upload that
-        is finished or discarded."""
+        is finished or discarded, and multipart uploads nobody owns."""
         prefix = self.storage.object_key(".partial/")
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -448,6 +474,31 @@ class S3UploadStore(LocalUploadStore):
             for upload_id in batch:
                 if upload_id not in receiving:
                     self._clean(upload_id, None)
+        self._sweep_multiparts()
+
+    def _sweep_multiparts(self) -> None:
+        """Abort multipart uploads no receiving upload owns (a killed instance's finished or
+        discarded ones), once they are an hour old: a younger one may be another instance's,
+        created a moment ago and about to be recorded."""
+        prefix = self.storage.object_key("")
+        cutoff = time.time() - MULTIPART_GRACE_S
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=prefix)
+            found = [(u["Key"], u["UploadId"]) for page in pages for u in page.get("Uploads", [])
+                     if u["Initiated"].timestamp() < cutoff]
+        except Exception as exc:
+            log.warning("listing multipart uploads in S3 failed: %s", type(exc).__name__)
+            return
+        for key, multipart_id in found:
+            if self.db.one("SELECT 1 AS owned FROM uploads WHERE multipart_id = ? "
+                           "AND state = 'receiving'", [multipart_id]) is None:
+                try:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=key,
+                                                       UploadId=multipart_id)
+                except Exception as exc:
+                    log.warning("aborting a leftover multipart upload failed: %s",
+                                type(exc).__name__)
 
 
 class _Window:

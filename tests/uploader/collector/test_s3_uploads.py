@@ -174,3 +174,24 @@ def test_the_same_file_twice_is_stored_once(instances):
     assert a == b  # the second creation found the stored file
     assert stored(first) == data
     assert first.db.value("SELECT files FROM arrivals WHERE station = 'S01'") == 1
+
+
+def test_a_wrong_file_finished_on_another_instance_is_deleted_from_its_key(instances):
+    """Resumed elsewhere, the running hash is gone: the file is read back at its key after
+    assembly, and a mismatch removes it there before anything counts it."""
+    first, second = instances(), instances()
+    data = os.urandom(PART_SIZE + 1000)
+    wrong = hashlib.sha256(b"announced, not sent").hexdigest()
+
+    async def start():
+        upload = await first.create("S01", new(data, sha256=wrong))
+        await first.append(upload.id, "S01", 0, pieces(data[:PART_SIZE + 10]), None)
+        return upload.id
+
+    upload_id = asyncio.run(start())
+    with pytest.raises(UploadRefused) as refused:
+        asyncio.run(second.append(upload_id, "S01", PART_SIZE + 10, pieces(data[PART_SIZE + 10:]), None))
+    assert refused.value.code == "sha256_mismatch" and refused.value.discarded
+    assert second.db.value("SELECT state FROM uploads WHERE id = ?", [upload_id]) == "discarded"
+    assert wait_for_cleanup(second, []) == []
+    assert second.db.count("arrivals") == 0
