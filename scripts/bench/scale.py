@@ -150,6 +150,30 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+def print_big(results: dict[str, list[dict]], args) -> None:
+    print(f"\none {args.size_mib} MiB upload through one instance "
+          f"(medians of {args.repeats}):")
+    print(f"{'back-end':16}{'seconds':>9}{'MiB/s':>8}{'ratio':>7}{'coll. CPU-s':>13}"
+          f"{'coll. MiB':>11}{'S3 CPU-s':>10}")
+    base = median([r["seconds"] for r in results["sqlite+disk"]])
+    for kind, rows in results.items():
+        seconds = median([r["seconds"] for r in rows])
+        print(f"{kind:16}{seconds:9.1f}{args.size_mib / seconds:8.0f}{base / seconds:7.2f}"
+              f"{median([r['collector_cpu_s'] for r in rows]):13.1f}"
+              f"{median([r['collector_hwm_mib'] for r in rows]):11.0f}"
+              f"{median([r['s3_cpu_s'] for r in rows]):10.1f}")
+
+
+def print_patches(backends: list[Backend], patches: int) -> None:
+    print(f"\none PATCH's cost, {patches} sequential PATCHes to one upload (ms):")
+    print(f"{'back-end':16}{'body':>9}{'median':>9}{'p95':>8}")
+    for size in (256 * 1024, 8 * MiB):
+        for backend in backends:
+            times = patch_costs(backend, patches, size)
+            print(f"{backend.kind:16}{size // 1024:8d}K{median(times) * 1000:9.1f}"
+                  f"{p95(times) * 1000:8.1f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=1024)
@@ -162,10 +186,10 @@ def main() -> None:
             S3Server(log=Path(tmp) / "moto.log") as s3:
         work = Path(tmp)
         backends = [Backend("sqlite+disk", work, pg, s3), Backend("postgresql+s3", work, pg, s3)]
-        big = work / "big.bin"
-        write_random(big, args.size_mib * MiB)
-        digest = work / "big.json"
-        digest.write_text(json.dumps(run_py(DIGEST, str(big), str(DEFAULT_CHUNK_SIZE))))
+        big, digest = work / "big.bin", work / "big.json"
+        if args.repeats:
+            write_random(big, args.size_mib * MiB)
+            digest.write_text(json.dumps(run_py(DIGEST, str(big), str(DEFAULT_CHUNK_SIZE))))
         results: dict[str, list[dict]] = {b.kind: [] for b in backends}
         for repeat in range(args.repeats):
             for backend in backends if repeat % 2 == 0 else backends[::-1]:
@@ -174,26 +198,11 @@ def main() -> None:
                 print(f"  {backend.kind:14} {args.size_mib} MiB: {r['seconds']:.1f} s, collector "
                       f"{r['collector_cpu_s']:.1f} CPU-s, {r['collector_hwm_mib']:.0f} MiB peak; "
                       f"S3 server {r['s3_cpu_s']:.1f} CPU-s", flush=True)
-        big.unlink()
-        print(f"\none {args.size_mib} MiB upload through one instance "
-              f"(medians of {args.repeats}):")
-        print(f"{'back-end':16}{'seconds':>9}{'MiB/s':>8}{'ratio':>7}{'coll. CPU-s':>13}"
-              f"{'coll. MiB':>11}{'S3 CPU-s':>10}")
-        base = median([r["seconds"] for r in results["sqlite+disk"]])
-        for kind, rows in results.items():
-            seconds = median([r["seconds"] for r in rows])
-            print(f"{kind:16}{seconds:9.1f}{args.size_mib / seconds:8.0f}{base / seconds:7.2f}"
-                  f"{median([r['collector_cpu_s'] for r in rows]):13.1f}"
-                  f"{median([r['collector_hwm_mib'] for r in rows]):11.0f}"
-                  f"{median([r['s3_cpu_s'] for r in rows]):10.1f}")
-
-        print(f"\none PATCH's cost, {args.patches} sequential PATCHes to one upload (ms):")
-        print(f"{'back-end':16}{'body':>9}{'median':>9}{'p95':>8}")
-        for size in (256 * 1024, 8 * MiB):
-            for backend in backends:
-                times = patch_costs(backend, args.patches, size)
-                print(f"{backend.kind:16}{size // 1024:8d}K{median(times) * 1000:9.1f}"
-                      f"{p95(times) * 1000:8.1f}", flush=True)
+        if args.repeats:
+            big.unlink()
+            print_big(results, args)
+        if args.patches:
+            print_patches(backends, args.patches)
 
         if args.many:
             count, mib = args.many.split("x")

@@ -65,9 +65,14 @@ class Proxy:
         """Both directions of one connection in one thread, so a reset closes sockets no other
         thread is blocked on (a close under a blocked recv would send nothing on Linux)."""
         seen = 0
+        # poll, not select: a balancer for a thousand stations holds fds past select's 1024.
+        poller = select.poll()
+        for sock in (client, upstream):
+            poller.register(sock, select.POLLIN)
         try:
             while not self.closing.is_set():
-                ready, _, _ = select.select([client, upstream], [], [], 0.2)
+                fds = {fd for fd, _ in poller.poll(200)}
+                ready = [sock for sock in (client, upstream) if sock.fileno() in fds]
                 if upstream in ready:
                     data = upstream.recv(256 * 1024)
                     if not data:
