@@ -189,13 +189,15 @@ def test_duplex_stream_plays_and_records_on_one_stream(on_headset, tmp_path):
     """What the recorder does: accompaniment to the earphones while the mic records."""
     feed = on_headset.play_into("qm_mic", tone(440, 10.0, 0.2), tmp_path / "voice.wav")
     try:
-        recorded, stats = audio.play_and_record(tone(1000, 1.0), 2.0, RATE,
+        # 4 s for a half-second run of voice: on a busy machine the feeding process may start
+        # speaking into the microphone a second or more after the stream opens (CI saw 1.5 s).
+        recorded, stats = audio.play_and_record(tone(1000, 1.0), 4.0, RATE,
                                                 audio.find_device("", "input"),
                                                 audio.find_device("", "output"))
     finally:
         feed.kill()
         feed.wait(30)
-    assert len(recorded) == 2 * RATE
+    assert len(recorded) == 4 * RATE
     voiced = longest_loud_run(recorded)
     assert len(voiced) > 0.5 * RATE
     # No loopback: the microphone hears the singer (440 Hz), never the accompaniment.
