@@ -41,29 +41,43 @@ class transaction:
             self.conn.execute("ROLLBACK")
 
 
+# The statements, built once for every database that speaks them (the station's SQLite here,
+# the collector's SQLite or PostgreSQL through uploader/collector/index.py): ``?`` placeholders.
+
+def insert_sql(table: str, columns, ignore: bool = False) -> str:
+    """INSERT one row; ``ignore``: a row whose key is taken is left alone."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    conflict = " ON CONFLICT DO NOTHING" if ignore else ""
+    return f'INSERT INTO "{table}" ({names}) VALUES ({marks}){conflict}'
+
+
+def update_sql(table: str, where, fields) -> str:
+    """UPDATE the rows matching ``where``; parameters: the fields' values, then where's."""
+    sets = ", ".join(f'"{c}" = ?' for c in fields)
+    cond = " AND ".join(f'"{c}" = ?' for c in where)
+    return f'UPDATE "{table}" SET {sets} WHERE {cond}'
+
+
+def upsert_sql(table: str, columns, pk: tuple[str, ...]) -> str:
+    """INSERT one row, or UPDATE the columns given when its key exists."""
+    keys = ", ".join(f'"{c}"' for c in pk)
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in pk)
+    action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+    return f"{insert_sql(table, columns)} ON CONFLICT ({keys}) {action}"
+
+
 def insert_row(db, table: str, row: dict) -> int:
     """INSERT one row with plain SQL (safe inside ``transaction``); returns its rowid."""
-    columns = ", ".join(f'"{c}"' for c in row)
-    marks = ", ".join("?" for _ in row)
-    return _conn(db).execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})',
-                             list(row.values())).lastrowid
+    return _conn(db).execute(insert_sql(table, row), list(row.values())).lastrowid
 
 
 def update_row(db, table: str, where: dict, fields: dict) -> None:
     """UPDATE one table's rows matching ``where`` with plain SQL (safe inside ``transaction``)."""
-    sets = ", ".join(f'"{c}" = ?' for c in fields)
-    cond = " AND ".join(f'"{c}" = ?' for c in where)
-    _conn(db).execute(f'UPDATE "{table}" SET {sets} WHERE {cond}',
-                      [*fields.values(), *where.values()])
+    _conn(db).execute(update_sql(table, where, fields), [*fields.values(), *where.values()])
 
 
 def upsert_row(db, table: str, row: dict, pk: tuple[str, ...]) -> None:
     """INSERT one row, or UPDATE the columns given when its key exists (safe inside
     ``transaction``; columns not given keep their values)."""
-    columns = ", ".join(f'"{c}"' for c in row)
-    marks = ", ".join("?" for _ in row)
-    keys = ", ".join(f'"{c}"' for c in pk)
-    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in row if c not in pk)
-    action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
-    _conn(db).execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks}) '
-                      f'ON CONFLICT ({keys}) {action}', list(row.values()))
+    _conn(db).execute(upsert_sql(table, row, pk), list(row.values()))

@@ -21,6 +21,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from qmbase.db import insert_sql, update_sql, upsert_sql
+
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 # Connections each collector process may hold. A request uses one for the few milliseconds of
 # its statements; uvicorn serves on one thread, so a handful covers it plus worker threads.
@@ -85,37 +87,23 @@ class Index:
 
     def insert(self, table: str, row: dict, ignore: bool = False) -> int:
         """INSERT one row; ``ignore``: a row whose key is taken is left alone (returns 0)."""
-        columns = ", ".join(f'"{c}"' for c in row)
-        marks = ", ".join("?" for _ in row)
-        conflict = " ON CONFLICT DO NOTHING" if ignore else ""
-        return self.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks}){conflict}',
-                            list(row.values()))
+        return self.execute(insert_sql(table, row, ignore), list(row.values()))
 
     def insert_all(self, table: str, rows: Sequence[dict]) -> None:
         """Many rows of one shape in one transaction (loading a district's data at once)."""
         if not rows:
             return
         columns = list(rows[0])
-        names = ", ".join(f'"{c}"' for c in columns)
-        sql = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" for _ in columns)})'
         with self.transaction(), self._connection() as conn:
-            self._run_many(conn, sql, [[row[c] for c in columns] for row in rows])
+            self._run_many(conn, insert_sql(table, columns),
+                           [[row[c] for c in columns] for row in rows])
 
     def update(self, table: str, where: dict, fields: dict) -> int:
-        sets = ", ".join(f'"{c}" = ?' for c in fields)
-        cond = " AND ".join(f'"{c}" = ?' for c in where)
-        return self.execute(f'UPDATE "{table}" SET {sets} WHERE {cond}',
-                            [*fields.values(), *where.values()])
+        return self.execute(update_sql(table, where, fields), [*fields.values(), *where.values()])
 
     def upsert(self, table: str, row: dict, pk: tuple[str, ...]) -> None:
         """INSERT one row, or UPDATE the columns given when its key exists."""
-        columns = ", ".join(f'"{c}"' for c in row)
-        marks = ", ".join("?" for _ in row)
-        keys = ", ".join(f'"{c}"' for c in pk)
-        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in row if c not in pk)
-        action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
-        self.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks}) '
-                     f'ON CONFLICT ({keys}) {action}', list(row.values()))
+        self.execute(upsert_sql(table, row, pk), list(row.values()))
 
     def count(self, table: str, where: str = "1 = 1", params: Sequence = ()) -> int:
         return int(self.value(f'SELECT count(*) FROM "{table}" WHERE {where}', params))
